@@ -1,0 +1,27 @@
+"""The LENS math as pure torch functions: no models, no configs, no I/O.
+
+Imports only torch and the standard library (``tests/core/test_imports.py`` checks). Every other
+part of lensrl — our trainer, the TRL and verl adapters — calls these functions.
+
+Vocabulary for shapes: ``P`` prompts, ``G`` samples per prompt, ``N = P·G`` sequences in
+consecutive groups, ``T`` completion tokens, ``V`` vocabulary.
+"""
+
+from lensrl.core.advantages import ESTIMATORS, GroupStats, compute_advantages, group_stats
+from lensrl.core.confidence import masked_mean, sequence_confidence, sequence_mean_logprob
+from lensrl.core.diagnostics import group_diagnostics
+from lensrl.core.loss import AGGREGATIONS, aggregate, policy_loss
+
+__all__ = [
+    "AGGREGATIONS",
+    "ESTIMATORS",
+    "GroupStats",
+    "aggregate",
+    "compute_advantages",
+    "group_diagnostics",
+    "group_stats",
+    "masked_mean",
+    "policy_loss",
+    "sequence_confidence",
+    "sequence_mean_logprob",
+]
