@@ -1,0 +1,1 @@
+"""Thin adapters that put lensrl.core inside other trainers (TRL, verl), behind optional extras."""
