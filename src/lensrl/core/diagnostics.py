@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 
-import torch
 from torch import Tensor
 
 from lensrl.core.advantages import group_stats
@@ -46,6 +45,10 @@ def group_diagnostics(
         ``verify/frac_unjudged``: share of samples with a NaN verdict.
     """
     s = group_stats(correct, seq_mean_logprob, group_size=group_size, d_floor=d_floor)
+    if advantages.shape != correct.shape:
+        raise ValueError(
+            f"advantages must match correct {tuple(correct.shape)}; got {tuple(advantages.shape)}"
+        )
     P = s.valid.numel()
     scored = s.negative | s.mixed
     wrong = s.judged & (s.r == 0)

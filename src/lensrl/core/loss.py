@@ -76,6 +76,16 @@ def policy_loss(
             "logprobs, old_logprobs and mask must share one (N, T) shape; got "
             f"{tuple(logprobs.shape)}, {tuple(old_logprobs.shape)}, {tuple(mask.shape)}"
         )
+    if advantages.shape not in (logprobs.shape[:1], logprobs.shape):
+        raise ValueError(
+            f"advantages must be (N,) or (N, T) = {tuple(logprobs.shape)}; "
+            f"got {tuple(advantages.shape)}"
+        )
+    if ref_logprobs is not None and ref_logprobs.shape != logprobs.shape:
+        raise ValueError(
+            f"ref_logprobs must match logprobs {tuple(logprobs.shape)}; "
+            f"got {tuple(ref_logprobs.shape)}"
+        )
     if not (0 <= clip_low < 1 and clip_high >= 0):
         raise ValueError(f"need 0 <= clip_low < 1 and clip_high >= 0; got {clip_low}, {clip_high}")
     if kl_coef < 0:
