@@ -1,0 +1,119 @@
+"""``lensrl eval``: pass@k by level with bootstrap CIs for one checkpoint of a run.
+
+Writes ``<run-dir>/eval/<step>.json`` (see :mod:`lensrl.eval.evaluate`) and prints a summary.
+Problems default to the run's own held-out split: the built-in task's ``test`` split with the
+run's ``task.eval_problems``, ``task.levels`` and ``task.seed``. For a file dataset, pass
+``--data`` (the run folder does not say which file is held out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from lensrl.eval.evaluate import evaluate, summary_metrics, write_eval
+from lensrl.eval.passk import DEFAULT_KS, bucket_label
+
+
+def load_eval_problems(cfg: dict[str, Any], data: str | None, limit: int | None) -> list[Any]:
+    """The problems to evaluate: ``--data`` (a file or ``builtin``), else the run's held-out set."""
+    from lensrl.data import builtin_problems, load_problems
+
+    task = cfg.get("task", {})
+    source = data if data is not None else task.get("dataset", "builtin")
+    if source == "builtin":
+        count = int(task.get("eval_problems") or 500) if limit is None else limit
+        levels = tuple(task.get("levels") or (1, 2, 3, 4, 5))
+        problems = list(
+            builtin_problems("test", count, seed=int(task.get("seed", 0)), levels=levels)
+        )
+    elif data is None:
+        raise ValueError(
+            f"the run trained on {source!r}; say which held-out file to evaluate with --data PATH"
+        )
+    else:
+        problems = list(load_problems(source))
+    return problems if limit is None else problems[:limit]
+
+
+def format_summary(result: dict[str, Any]) -> str:
+    ks = sorted({int(k) for by_k in result["pass_at_k"].values() for k in by_k})
+    lines = [f"{'bucket':<7}{'n':>5}" + "".join(f"{'pass@' + str(k):>22}" for k in ks)]
+    for bucket, by_k in result["pass_at_k"].items():
+        first = next(iter(by_k.values()))
+        cells = ""
+        for k in ks:
+            cell = by_k[str(k)]
+            lo, hi = cell["ci"]
+            cells += f"{100 * cell['mean']:>8.2f} [{100 * lo:5.1f},{100 * hi:5.1f}]"
+        lines.append(f"{bucket_label(bucket):<7}{first['problems']:>5}{cells}")
+    lines.append(
+        f"unjudged samples (counted as wrong): {result['unjudged']} of {result['samples_total']}"
+    )
+    return "\n".join(lines)
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run-dir", required=True, help="the run folder")
+    parser.add_argument(
+        "--checkpoint", type=int, default=None, help="checkpoint step (default: the latest)"
+    )
+    parser.add_argument(
+        "--data",
+        default=None,
+        help="problems file or 'builtin' (default: the run's held-out split)",
+    )
+    parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N")
+    parser.add_argument("--samples", type=int, default=16, help="completions per problem (n)")
+    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--top-p", type=float, default=1.0)
+    parser.add_argument(
+        "--max-new-tokens", type=int, default=None, help="default: the run's rollout.max_new_tokens"
+    )
+    parser.add_argument("--ks", type=int, nargs="+", default=list(DEFAULT_KS))
+    parser.add_argument("--batch-prompts", type=int, default=32, help="prompts per generate call")
+    parser.add_argument("--seed", type=int, default=0, help="sampling and bootstrap seed")
+    parser.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples")
+
+
+def run(args: argparse.Namespace) -> int:
+    from lensrl.data import format_prompt
+    from lensrl.policy import load_checkpoint
+
+    model, tokenizer, step, cfg = load_checkpoint(args.run_dir, args.checkpoint)
+    try:
+        problems = load_eval_problems(cfg, args.data, args.limit)
+    except ValueError as err:
+        print(f"lensrl eval: {err}", file=sys.stderr)
+        return 2
+    template = cfg.get("task", {}).get("template")
+    prompts = [format_prompt(p, tokenizer, template=template) for p in problems]
+    max_new = args.max_new_tokens or int(cfg.get("rollout", {}).get("max_new_tokens", 512))
+    result = evaluate(
+        model,
+        tokenizer,
+        problems,
+        prompts=prompts,
+        samples=args.samples,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        max_new_tokens=max_new,
+        seed=args.seed,
+        ks=args.ks,
+        batch_prompts=args.batch_prompts,
+        resamples=args.resamples,
+    )
+    run_cfg = cfg.get("run", {})
+    result["run"] = {
+        "name": run_cfg.get("name"),
+        "seed": run_cfg.get("seed"),
+        "estimator": cfg.get("algo", {}).get("estimator"),
+        "data": args.data if args.data is not None else cfg.get("task", {}).get("dataset"),
+    }
+    path = write_eval(args.run_dir, step, result)
+    print(format_summary(result))
+    print(f"wrote {path}")
+    metrics = summary_metrics(result)
+    print(f"pass@1 = {100 * metrics.get('eval/pass@1', float('nan')):.2f}%")
+    return 0
