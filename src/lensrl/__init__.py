@@ -14,13 +14,11 @@ from lensrl.core import (
 
 __version__ = "0.1.0"
 
-__all__ = sorted(
-    [
-        "ESTIMATORS",
-        "__version__",
-        "compute_advantages",
-        "group_diagnostics",
-        "policy_loss",
-        "sequence_confidence",
-    ]
-)
+__all__ = [
+    "ESTIMATORS",
+    "__version__",
+    "compute_advantages",
+    "group_diagnostics",
+    "policy_loss",
+    "sequence_confidence",
+]

