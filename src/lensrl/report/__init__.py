@@ -1,0 +1,242 @@
+"""``lensrl report``: an HTML and a Markdown report with plots, from run folders only.
+
+Reads ``config.json``, ``metrics.jsonl`` and ``eval/<step>.json`` (STYLE.md §11); never imports
+the trainer, torch-based code of ours or pyplot. Writes into ``--out``:
+``index.html`` (self-contained), ``report.md`` and the PNGs it references.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from lensrl.eval.compare import MethodEvals, compare, load_methods, method_summary
+from lensrl.eval.evaluate import eval_steps, read_eval
+from lensrl.eval.passk import ALL, HARD, bucket_label
+from lensrl.eval.runs import RunInfo, read_metrics, run_info
+from lensrl.report.plots import (
+    bucket_order,
+    plot_lens_diagnostics,
+    plot_pass_at_k,
+    plot_training_curves,
+)
+from lensrl.report.render import Block, Heading, Image, Para, Table, to_html, to_markdown
+
+__all__ = ["build_report", "configure_parser", "run"]
+
+TITLE = "LENS / GRPO run report"
+
+
+def _pct(x: float) -> str:
+    return "–" if math.isnan(x) else f"{100 * x:.2f}"
+
+
+def _pp(x: float) -> str:
+    return f"{100 * x:+.2f}"
+
+
+def _ci(ci: Sequence[float] | None, signed: bool = False) -> str:
+    if ci is None:
+        return "–"
+    f = _pp if signed else _pct
+    return f"[{f(ci[0])}, {f(ci[1])}]"
+
+
+def _eval_points(runs: Sequence[RunInfo]) -> dict[str, dict[str, tuple[list[float], list[float]]]]:
+    """``{metric key: {run: (steps, values)}}`` of pass@1 from the eval/<step>.json files."""
+    out: dict[str, dict[str, tuple[list[float], list[float]]]] = {}
+    for run in runs:
+        for step in eval_steps(run.path):
+            cells = read_eval(run.path, step).get("pass_at_k", {})
+            for bucket, key in ((ALL, "eval/pass@1"), (HARD, f"eval/pass@1/{HARD}")):
+                if "1" in cells.get(bucket, {}):
+                    steps, values = out.setdefault(key, {}).setdefault(run.name, ([], []))
+                    steps.append(float(step))
+                    values.append(float(cells[bucket]["1"]["mean"]))
+    return out
+
+
+def _runs_table(runs: Sequence[RunInfo], metrics: dict[str, list[dict[str, Any]]]) -> Table:
+    rows = []
+    for r in runs:
+        steps = [row["step"] for row in metrics.get(r.name, []) if "step" in row]
+        evals = eval_steps(r.path)
+        last = read_eval(r.path, evals[-1]) if evals else None
+        rows.append(
+            [
+                r.name,
+                r.method,
+                "–" if r.seed is None else str(r.seed),
+                str(r.config.get("task", {}).get("dataset", "–")),
+                str(max(steps)) if steps else "–",
+                ", ".join(map(str, evals)) or "–",
+                str(len(last["problems"])) if last else "–",
+                f"{last.get('unjudged', 0)} / {last.get('samples_total', 0)}" if last else "–",
+            ]
+        )
+    headers = [
+        "run",
+        "method",
+        "seed",
+        "dataset",
+        "last step",
+        "eval steps",
+        "problems",
+        "unjudged samples",
+    ]
+    return Table(headers, rows)
+
+
+def _summary_table(summary: dict[str, dict[str, dict[str, Any]]]) -> Table:
+    ks = sorted({int(k) for cells in summary.values() for k in cells})
+    rows = []
+    for bucket in bucket_order(list(summary)):
+        cells = summary[bucket]
+        n = next(iter(cells.values()))["problems"] if cells else 0
+        rows.append(
+            [bucket_label(bucket), str(n)]
+            + [
+                f"{_pct(cells[str(k)]['mean'])} {_ci(cells[str(k)]['ci'])}"
+                if str(k) in cells
+                else "–"
+                for k in ks
+            ]
+        )
+    return Table(["bucket", "problems", *[f"pass@{k} [95% CI]" for k in ks]], rows)
+
+
+def _comparison_table(cmp: dict[str, Any]) -> Table:
+    rows = [
+        [
+            bucket_label(r["bucket"]),
+            str(r["problems"]),
+            str(r["k"]),
+            _pct(r["method_mean"]),
+            _pct(r["baseline_mean"]),
+            _pp(r["diff"]),
+            _ci(r["ci"], signed=True),
+            f"{r['p']:.4f}",
+            _ci(r.get("ci_seeds"), signed=True),
+        ]
+        for r in cmp["rows"]
+    ]
+    headers = [
+        "bucket",
+        "problems",
+        "k",
+        cmp["method"],
+        cmp["baseline"],
+        "Δ (pp)",
+        "95% CI",
+        "p",
+        "95% CI incl. seeds",
+    ]
+    return Table(headers, rows)
+
+
+def _comparisons(methods: dict[str, MethodEvals]) -> list[dict[str, Any]]:
+    """Every other method against GRPO, LENS first, when GRPO has evaluations."""
+    if "grpo" not in methods:
+        return []
+    others = sorted((m for m in methods if m != "grpo"), key=lambda m: (m != "lens", m))
+    return [compare(methods[m], methods["grpo"]) for m in others]
+
+
+def build_report(
+    run_dirs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[str]
+) -> Path:
+    """Write ``out_dir/index.html``, ``out_dir/report.md`` and PNGs; return the HTML's path."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    runs = [run_info(d) for d in run_dirs]
+    names = [r.name for r in runs]
+    if len(set(names)) != len(names):
+        raise ValueError(f"two run folders share a run name: {sorted(names)}")
+    metrics = {r.name: read_metrics(r.path) for r in runs}
+    evaluated = [r for r in runs if eval_steps(r.path)]
+    methods = load_methods([r.path for r in evaluated]) if evaluated else {}
+    summaries = {m: method_summary(ev) for m, ev in methods.items()}
+
+    blocks: list[Block] = [Heading("Runs"), _runs_table(runs, metrics)]
+    blocks.append(
+        Para(
+            "Runs with the same method (algo.estimator) are seed replicates. pass@k uses the unbiased "
+            "estimator from each problem's (n, c) of the latest evaluation; unjudged samples count as "
+            "wrong. See docs/evaluation.md."
+        )
+    )
+    blocks.append(Heading("Training curves"))
+    fig = plot_training_curves(runs, metrics, out / "training_curves.png", _eval_points(runs))
+    blocks.append(
+        Image(
+            fig,
+            "Reward, negative-group fraction and eval pass@1 against step (faint: raw; "
+            "bold: moving average)",
+        )
+        if fig
+        else Para("No training metrics found.")
+    )
+    blocks.append(Heading("pass@k by level"))
+    fig = plot_pass_at_k(summaries, out / "pass_at_k.png")
+    if fig is None:
+        blocks.append(Para("No evaluations found: run `lensrl eval` first."))
+    else:
+        blocks.append(
+            Image(
+                fig,
+                "pass@k by difficulty bucket per method, with 95% bootstrap CIs "
+                "over problems (methods pooled over seeds)",
+            )
+        )
+        for method, summary in sorted(summaries.items()):
+            ev = methods[method]
+            blocks.append(Heading(f"{method}: {len(ev.runs)} seed(s), steps {list(ev.steps)}", 3))
+            blocks.append(_summary_table(summary))
+    comparisons = _comparisons(methods)
+    if comparisons:
+        blocks.append(Heading("Paired comparison against GRPO"))
+        for cmp in comparisons:
+            blocks.append(
+                Heading(
+                    f"{cmp['method']} − {cmp['baseline']}, on {cmp['problems']} paired problems", 3
+                )
+            )
+            blocks.append(_comparison_table(cmp))
+        blocks.append(
+            Para(
+                "Δ in percentage points: mean over problems of the seed-averaged difference. CI and p: "
+                "paired bootstrap and paired permutation test over problems; the last column also "
+                "resamples seeds. No correction for multiple comparisons."
+            )
+        )
+    blocks.append(Heading("LENS diagnostics"))
+    fig = plot_lens_diagnostics(runs, metrics, out / "lens_diagnostics.png")
+    blocks.append(
+        Image(fig, "LENS internals against step (docs/metrics.md)")
+        if fig
+        else Para("No lens/* metrics found.")
+    )
+    (out / "report.md").write_text(to_markdown(TITLE, blocks))
+    index = out / "index.html"
+    index.write_text(to_html(TITLE, blocks))
+    return index
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("runs", nargs="+", metavar="RUN", help="run folders")
+    parser.add_argument("--out", required=True, type=Path, help="report folder to write")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        index = build_report(args.runs, args.out)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"lensrl report: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {index} and {index.parent / 'report.md'}")
+    return 0
