@@ -28,8 +28,14 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest -q
 
-test-slow: $(STAMP)
+test-slow: $(STAMP) browser
 	$(BIN)/python -m pytest -q -m slow
+
+# Debian's chromium, for the slow test that renders the HTML report headless.
+.PHONY: browser
+browser:
+	test -x /usr/bin/chromium || (apt-get update && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y chromium)
 
 demo: $(STAMP)
 	$(BIN)/lensrl demo
