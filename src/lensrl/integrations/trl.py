@@ -1,0 +1,345 @@
+"""LENS inside TRL: ``LensGRPOConfig``, ``LensGRPOTrainer`` and ``accuracy_reward`` (``lensrl[trl]``).
+
+Swapping ``GRPOConfig``/``GRPOTrainer`` for ``LensGRPOConfig``/``LensGRPOTrainer`` is the whole
+change for a TRL user; the defaults are LENS with the paper's α = 0.25 and D ≥ 2·max π̄.
+TRL has no advantage hook, so the trainer overrides two private methods (checked against TRL
+1.16.0; the supported range is checked at import). The math is :func:`lensrl.core.compute_advantages`.
+
+How TRL's options map onto ``lensrl.core`` (LensGRPOConfig rejects the rest with a ValueError):
+
+- ``scale_rewards="group"`` (TRL's default) goes with the z-scoring estimators (``lens``, its
+  ablations, ``grpo``), computed as TRL does it: unbiased std (``std_ddof=1``, TRL's ``nanstd``)
+  and ε = 1e-4, so ``lens_estimator="grpo"`` reproduces ``GRPOTrainer``'s advantages.
+- ``scale_rewards="none"`` goes with the estimators that do not divide by a std (``dr_grpo``,
+  ``nsr``).
+- ``scale_rewards="batch"`` (one std over the whole batch, PPO-Lite) is rejected: LENS
+  normalises each mixed group by its own std and only de-means negative groups (LENS.md
+  §2.6(e)); a batch std has no counterpart in ``lensrl.core``.
+- ``multi_objective_aggregation`` must stay ``"sum_then_normalize"``: only the correctness
+  reward shapes the advantage (LENS needs a binary verdict), the other reward functions are
+  computed and logged by TRL as usual.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import torch
+from packaging.version import Version
+
+from lensrl.core import ESTIMATORS, compute_advantages, group_diagnostics, sequence_mean_logprob
+
+TRL_MIN, TRL_MAX = "1.14", "1.17"  # supported: TRL_MIN <= trl < TRL_MAX (the pin in pyproject)
+TRL_STD_EPS = 1e-4  # TRL's ε in (r − mean) / (std + ε); lensrl.core's default is verl's 1e-6
+
+
+def _check_trl() -> None:
+    try:
+        import trl
+    except ImportError as err:
+        raise ImportError("lensrl.integrations.trl needs TRL: pip install 'lensrl[trl]'") from err
+    version = Version(trl.__version__)
+    if Version(TRL_MIN) <= version < Version(TRL_MAX):
+        return
+    message = (
+        f"lensrl.integrations.trl supports trl>={TRL_MIN},<{TRL_MAX} (found {trl.__version__}): "
+        "it overrides GRPOTrainer's private _calculate_rewards and "
+        "_generate_and_score_completions, whose shape can change between releases. Install a "
+        f"supported version (pip install 'trl>={TRL_MIN},<{TRL_MAX}'), or set "
+        "LENSRL_ALLOW_ANY_TRL=1 to try this one at your own risk."
+    )
+    if os.environ.get("LENSRL_ALLOW_ANY_TRL") == "1":
+        warnings.warn(message, stacklevel=3)
+    else:
+        raise ImportError(message)
+
+
+_check_trl()
+
+from trl.models.utils import disable_gradient_checkpointing  # noqa: E402
+from trl.trainer.grpo_config import GRPOConfig  # noqa: E402
+from trl.trainer.grpo_trainer import GRPOTrainer  # noqa: E402
+
+# Keys of TRL's generation output that the policy forward needs (multimodal models).
+_FORWARD_KEYS = (
+    "pixel_values",
+    "image_grid_thw",
+    "num_images",
+    "pixel_attention_mask",
+    "spatial_shapes",
+    "num_tiles",
+    "image_sizes",
+    "token_type_ids",
+    "mm_token_type_ids",
+    "image_position_ids",
+)
+_NEEDS_GROUP_SCALE = ("lens", "lens_mixed_only", "lens_negative_only", "grpo")
+
+
+@dataclass
+class LensGRPOConfig(GRPOConfig):
+    r"""[`GRPOConfig`] plus the LENS options; every other field keeps TRL's meaning and default.
+
+    The paper's recipe in TRL terms is in docs/integrations.md ("TRL").
+    """
+
+    lens_estimator: str = field(
+        default="lens",
+        metadata={
+            "help": "Advantage estimator from `lensrl.core.compute_advantages`. `'lens'` (default): "
+            "calibrated rewards, mixed groups z-scored, all-wrong groups de-meaned and weighted by "
+            "`lens_alpha`, all-right groups 0. Also `'lens_mixed_only'`, `'lens_negative_only'` "
+            "(Table 2 ablations) and `'grpo'` (these need `scale_rewards='group'`), and "
+            "`'dr_grpo'`, `'nsr'` (these need `scale_rewards='none'`).",
+            "choices": list(ESTIMATORS),
+        },
+    )
+    lens_alpha: float = field(
+        default=0.25,
+        metadata={
+            "help": "Weight α of all-wrong (negative) groups, folded into their advantages; the "
+            "paper uses 0.25 for every model."
+        },
+    )
+    lens_d_floor: float = field(
+        default=2.0,
+        metadata={
+            "help": "Floor of the normaliser: D(q) >= lens_d_floor * max π̄ over the group; the "
+            "paper uses 2, which keeps calibrated rewards in [-1/G, 0). Must be > 1."
+        },
+    )
+    lens_correctness_reward: str | None = field(
+        default=None,
+        metadata={
+            "help": "Name of the reward function (its `__name__`, as in TRL's `rewards/<name>` "
+            "metrics) that returns correctness: 1.0, 0.0, or None when it cannot judge. Only "
+            "this one shapes the advantage; other reward functions are only logged. `None`: "
+            "the only reward function, or the one named `accuracy_reward`."
+        },
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()  # type: ignore[no-untyped-call]
+        if self.lens_estimator not in ESTIMATORS:
+            raise ValueError(
+                f"lens_estimator must be one of {', '.join(ESTIMATORS)}; got {self.lens_estimator!r}"
+            )
+        if not self.lens_alpha >= 0:
+            raise ValueError(f"lens_alpha must be >= 0, got {self.lens_alpha}")
+        if not self.lens_d_floor > 1:
+            raise ValueError(f"lens_d_floor must be > 1 so that D(q) > π̄, got {self.lens_d_floor}")
+        needed = "group" if self.lens_estimator in _NEEDS_GROUP_SCALE else "none"
+        if self.scale_rewards != needed:
+            raise ValueError(
+                f"scale_rewards={self.scale_rewards!r} does not fit "
+                f"lens_estimator={self.lens_estimator!r}: it needs scale_rewards={needed!r}. "
+                "'batch' (one std over the batch) has no LENS counterpart: LENS z-scores each "
+                "mixed group and only de-means negative groups (LENS.md §2.6(e))."
+            )
+        if self.multi_objective_aggregation != "sum_then_normalize":
+            raise ValueError(
+                "multi_objective_aggregation must be 'sum_then_normalize' with LensGRPOConfig: "
+                "the advantage comes from the correctness reward alone "
+                f"(got {self.multi_objective_aggregation!r})"
+            )
+
+
+class LensGRPOTrainer(GRPOTrainer):
+    """[`GRPOTrainer`] whose advantages are LENS's (:func:`lensrl.core.compute_advantages`).
+
+    What it overrides, and why (TRL has no advantage hook; checked in TRL 1.16.0):
+
+    - ``_calculate_rewards``: calls TRL's, then stashes the returned ``(N_global, n_funcs)``
+      rewards (already gathered across processes) on ``self``, because TRL does not return raw
+      rewards from ``_generate_and_score_completions``.
+    - ``_generate_and_score_completions``: calls TRL's, then
+      1. takes π_old per-token log-probs: TRL's ``old_per_token_logps`` when it computed them
+         (off-policy buffering, vLLM), otherwise one extra no-grad forward pass through
+         ``_get_per_token_logps_and_entropies`` — at generation time, so the confidence is
+         π_old's for every iteration of ``num_iterations`` and every buffered step. Under
+         ``mask_truncated_completions`` TRL zeroed the mask *and the attention* of truncated
+         completions; LENS still scores them (they stay in their group's statistics, as in
+         TRL), so their confidence is taken over their real tokens with full attention;
+      2. gathers the per-sequence mean log-prob (:func:`lensrl.core.sequence_mean_logprob`)
+         so groups split across processes line up with the gathered rewards;
+      3. calls :func:`lensrl.core.compute_advantages` on the correctness column and slices the
+         result back to this process exactly as TRL does;
+      4. rewrites the advantages TRL logged for its completions table, and appends
+         :func:`lensrl.core.group_diagnostics` (``groups/*``, ``lens/*``,
+         ``verify/frac_unjudged``) to the metrics on every process (same values everywhere).
+
+    The loss is TRL's, unchanged: α is folded into the negative groups' advantages, which is
+    exact because the clipped surrogate is positively homogeneous in A (LENS.md §8, fact 9).
+    With ``beta > 0`` every row also gets TRL's KL term, negative groups included.
+    """
+
+    args: LensGRPOConfig
+
+    def __init__(self, model: Any, reward_funcs: Any = None, args: Any = None, **kwargs: Any):
+        if args is None:
+            name = model if isinstance(model, str) else model.config._name_or_path or "model"
+            args = LensGRPOConfig(f"{str(name).rstrip('/').split('/')[-1]}-LENS")
+        if not isinstance(args, LensGRPOConfig):
+            raise TypeError(
+                f"LensGRPOTrainer needs a LensGRPOConfig, got {type(args).__name__}: "
+                "LensGRPOConfig is a drop-in for GRPOConfig with the LENS options added"
+            )
+        super().__init__(model, reward_funcs, args, **kwargs)
+        self._lens_correct_index = self._resolve_correctness(self.reward_func_names)
+        self._lens_rewards_per_func: torch.Tensor | None = None
+
+    def _resolve_correctness(self, names: Sequence[str]) -> int:
+        wanted = self.args.lens_correctness_reward
+        if wanted is None:
+            if len(names) == 1:
+                return 0
+            if list(names).count("accuracy_reward") == 1:
+                wanted = "accuracy_reward"
+            else:
+                raise ValueError(
+                    f"LENS needs one correctness reward, but there are {len(names)} reward "
+                    f"functions {list(names)}: set lens_correctness_reward to one of them"
+                )
+        if wanted not in names:
+            raise ValueError(
+                f"lens_correctness_reward={wanted!r} is not a reward function of this trainer; "
+                f"the reward functions are {list(names)}"
+            )
+        others = [n for n in names if n != wanted]
+        if others:
+            warnings.warn(
+                f"LENS advantages use only the correctness reward {wanted!r}; {others} are "
+                "computed and logged but do not shape the advantage",
+                stacklevel=3,
+            )
+        return list(names).index(wanted)
+
+    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):  # type: ignore[no-untyped-def]
+        rewards_per_func = super()._calculate_rewards(
+            inputs, prompts, completions, completion_ids_list
+        )
+        self._lens_rewards_per_func = rewards_per_func  # (N_global, n_funcs), gathered
+        return rewards_per_func
+
+    def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
+        out = super()._generate_and_score_completions(inputs)
+        assert self.model is not None and self._lens_rewards_per_func is not None
+        mode = "train" if self.model.training else "eval"
+        group_size = self.num_generations if mode == "train" else self.num_generations_eval
+        assert group_size is not None
+        correct = self._lens_rewards_per_func[:, self._lens_correct_index]  # (N_global,)
+        self._check_correctness(correct)
+        seq_lp = self.accelerator.gather(self._local_mean_logprob(out, mode))  # (N_global,)
+        args = self.args
+        advantages = compute_advantages(
+            correct,
+            seq_lp,
+            group_size=group_size,
+            estimator=args.lens_estimator,
+            alpha=args.lens_alpha,
+            std_ddof=1,
+            eps=TRL_STD_EPS,
+            d_floor=args.lens_d_floor,
+        )  # (N_global,)
+        local = out["completion_ids"].size(0)
+        start = self.accelerator.process_index * local
+        out["advantages"] = advantages[start : start + local].to(out["advantages"].dtype)
+
+        # TRL appended its own N_global advantages last: replace them with the ones used.
+        logged = cast("deque[float]", self._logs["advantages"])
+        for _ in range(min(len(logged), advantages.numel())):
+            logged.pop()
+        logged.extend(advantages.tolist())
+        diagnostics = group_diagnostics(
+            correct, seq_lp, advantages, group_size=group_size, d_floor=args.lens_d_floor
+        )
+        for key, value in diagnostics.items():
+            self._metrics[mode][key].append(value)
+        return out
+
+    def _check_correctness(self, correct: torch.Tensor) -> None:
+        judged = correct[~torch.isnan(correct)]
+        if bool(((judged != 0) & (judged != 1)).any()):
+            name = self.reward_func_names[self._lens_correct_index]
+            bad = sorted({float(v) for v in judged[(judged != 0) & (judged != 1)][:5]})
+            raise ValueError(
+                f"LENS needs the correctness reward {name!r} to return 1.0, 0.0 or None; it "
+                f"returned {bad}. Set lens_correctness_reward to a binary reward function."
+            )
+
+    def _local_mean_logprob(self, out: dict[str, Any], mode: str) -> torch.Tensor:
+        """``(B,)`` log π̄ of this process's completions under π_old (LENS.md §2.6(a))."""
+        completion_ids, completion_mask = out["completion_ids"], out["completion_mask"]  # (B, T)
+        attention = completion_mask
+        truncated = torch.zeros_like(completion_mask[:, 0], dtype=torch.bool)  # (B,)
+        if self.mask_truncated_completions:
+            # TRL zeroed these rows' mask; every completion that ended properly keeps ≥ 1 token.
+            # A truncated row does not end in pad, so its tokens run to its last non-pad one.
+            truncated = completion_mask.sum(-1) == 0
+            positions = torch.arange(completion_ids.size(1), device=completion_ids.device)
+            real = completion_ids != self._tokenizer.pad_token_id
+            last = torch.where(real, positions, -1).amax(-1, keepdim=True)  # (B, 1)
+            raw = (positions <= last).to(completion_mask.dtype)  # (B, T)
+            attention = torch.where(truncated[:, None], raw, completion_mask)
+        token_logps = out.get("old_per_token_logps")
+        if token_logps is None or bool(truncated.any()):
+            batch_size = (
+                self.args.per_device_train_batch_size
+                if mode == "train"
+                else self.args.per_device_eval_batch_size
+            )
+            forward = {key: out[key] for key in _FORWARD_KEYS if key in out}
+            with (
+                torch.no_grad(),
+                disable_gradient_checkpointing(self.model, self.args.gradient_checkpointing_kwargs),  # type: ignore[arg-type]
+            ):
+                token_logps, _, _ = self._get_per_token_logps_and_entropies(
+                    self.model,
+                    torch.cat([out["prompt_ids"], completion_ids], dim=1),
+                    torch.cat([out["prompt_mask"], attention], dim=1),
+                    completion_ids.size(1),
+                    batch_size=batch_size,
+                    **forward,
+                )  # (B, T)
+        mask = attention
+        if "tool_mask" in out:  # tool outputs are not the policy's tokens
+            mask = torch.where(truncated[:, None], attention, attention * out["tool_mask"])
+        return sequence_mean_logprob(token_logps.float(), mask)
+
+
+def accuracy_reward(
+    completions: Sequence[Any],
+    answer: Sequence[Any] | None = None,
+    solution: Sequence[Any] | None = None,
+    **kwargs: Any,
+) -> list[float | None]:
+    """TRL reward function: 1.0 right, 0.0 wrong, None when ``lensrl.verify`` cannot judge.
+
+    The answer is the completion's last ``\\boxed{}`` (``strict=True``, the verifier's setting
+    for training rewards, so that no format reward is needed). The gold answers come from the dataset column ``answer`` (lensrl's ``Problem.answer``) or,
+    failing that, ``solution`` (TRL's own ``accuracy_reward``). TRL turns None into NaN, which
+    LENS leaves out of its group (advantage 0), never counting it as wrong.
+    """
+    from lensrl.verify import verify_batch
+
+    golds = answer if answer is not None else solution
+    if golds is None:
+        raise ValueError(
+            "accuracy_reward needs the gold answers in a dataset column named 'answer' "
+            "(or 'solution')"
+        )
+    texts = [c if isinstance(c, str) else c[-1]["content"] for c in completions]
+    rows = [i for i, gold in enumerate(golds) if gold is not None]
+    verdicts = verify_batch([str(golds[i]) for i in rows], [texts[i] for i in rows], strict=True)
+    rewards: list[float | None] = [None] * len(texts)
+    for i, verdict in zip(rows, verdicts):
+        rewards[i] = None if verdict.correct is None else float(verdict.correct)
+    return rewards
+
+
+__all__ = ["LensGRPOConfig", "LensGRPOTrainer", "accuracy_reward"]
