@@ -43,5 +43,23 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/lensrl bench --out bench/results.json
 
+# verl pins transformers<5.11, so its tests run in a second environment built from its own
+# constraints. lensrl goes in --no-deps: its math-verify extra pulls antlr 4.13, omegaconf needs 4.9.
+VERL_VENV := .venv-verl
+VERL_CONSTRAINTS := constraints/verl.txt
+VERL_STAMP := $(VERL_VENV)/.installed
+
+$(VERL_STAMP): pyproject.toml $(VERL_CONSTRAINTS)
+	test -x $(VERL_VENV)/bin/python || $(PY) -m venv $(VERL_VENV)
+	$(VERL_VENV)/bin/python -m pip install -q --upgrade pip
+	$(VERL_VENV)/bin/python -m pip install -q -c $(VERL_CONSTRAINTS) verl==0.9.1 torch==2.13.0 \
+		transformers cachetools uvicorn fastapi 'math-verify[antlr4_9_3]' scipy pyyaml tqdm \
+		numpy pyarrow datasets pytest TransferQueue pyzmq msgspec
+	$(VERL_VENV)/bin/python -m pip install -q --no-deps -e .
+	touch $(VERL_STAMP)
+
+test-verl: $(VERL_STAMP)
+	$(VERL_VENV)/bin/python -m pytest -q -p no:cacheprovider -rs tests_verl
+
 clean:
 	rm -rf $(VENV) .venv-verl
