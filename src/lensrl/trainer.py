@@ -127,7 +127,7 @@ def _collect(s: Setup, cfg: TrainConfig) -> tuple[ScoredBatch, dict[str, float]]
         times["time/rollout_s"] += time.perf_counter() - t
         t = time.perf_counter()
         golds = [p.answer for p in problems for _ in range(G)]
-        verdicts = s.verifier.verify_batch(golds, ro.texts)
+        verdicts = s.verifier.verify_batch(golds, ro.texts, strict=True)  # binary, no format reward
         times["time/verify_s"] += time.perf_counter() - t
         correct = torch.tensor(
             [math.nan if v.correct is None else float(v.correct) for v in verdicts]
