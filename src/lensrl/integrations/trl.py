@@ -227,7 +227,10 @@ class LensGRPOTrainer(GRPOTrainer):
         return rewards_per_func
 
     def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
-        out = super()._generate_and_score_completions(inputs)
+        return self._apply_lens(super()._generate_and_score_completions(inputs))
+
+    def _apply_lens(self, out: dict[str, Any]) -> dict[str, Any]:
+        """Steps 1–4 of the class docstring on TRL's generation output; returns ``out``."""
         assert self.model is not None and self._lens_rewards_per_func is not None
         mode = "train" if self.model.training else "eval"
         group_size = self.num_generations if mode == "train" else self.num_generations_eval
