@@ -66,6 +66,8 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
     bar = _progress(cfg, start)
     bad_updates = 0
     try:
+        if cfg.run.eval_every and start == 0:  # the starting point, for the curves
+            runlog.metrics(0, _evaluate(s, cfg, run_dir, 0))
         for step in range(start + 1, cfg.run.steps + 1):
             t0 = time.perf_counter()
             # 1–3. sample prompts, roll out, verify (resampling under dynamic_sampling)
@@ -87,7 +89,7 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
                 metrics["time/eval_s"] = time.perf_counter() - t
             metrics["time/step_s"] = time.perf_counter() - t0
             runlog.metrics(step, metrics)
-            runlog.samples(step, _sample_rows(batch, s.tokenizer, cfg.run.log_samples))
+            runlog.samples(step, _sample_rows(batch, s.prompt, cfg.run.log_samples))
             every = cfg.run.checkpoint_every
             if (every and step % every == 0) or step == cfg.run.steps:
                 _checkpoint(s, cfg, run_dir, step)
@@ -299,7 +301,7 @@ def _maybe_resume(s: Setup, run_dir: Path) -> int:
     if found is None:
         log.warning("--resume: no checkpoint in %s, starting from step 0", run_dir)
         for name in ("metrics.jsonl", "samples.jsonl"):
-            truncate_after_step(run_dir / name, 0)
+            truncate_after_step(run_dir / name, -1)
         return 0
     step, path = found
     from safetensors.torch import load_file
@@ -380,14 +382,14 @@ def _batch_metrics(batch: ScoredBatch) -> dict[str, float]:
     }
 
 
-def _sample_rows(batch: ScoredBatch, tokenizer: Any, n: int) -> list[dict[str, Any]]:
+def _sample_rows(batch: ScoredBatch, prompt: Any, n: int) -> list[dict[str, Any]]:
     G = len(batch.rollout.texts) // max(len(batch.problems), 1)
     rows = []
     for i in range(min(n, len(batch.rollout.texts))):
         p = batch.problems[i // G]
         c = float(batch.correct[i])
         rows.append({"problem_id": p.id, "level": p.level, "problem": p.problem,
-                     "answer": p.answer, "completion": batch.rollout.texts[i],
+                     "prompt": prompt(p), "answer": p.answer, "completion": batch.rollout.texts[i],
                      "reward": None if math.isnan(c) else c,
                      "advantage": float(batch.advantages[i])})
     return rows
