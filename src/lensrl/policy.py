@@ -195,9 +195,11 @@ def token_logprobs(
         ids = input_ids[start : start + step]
         mask = attention_mask[start : start + step]
         position_ids = (mask.long().cumsum(-1) - 1).clamp(min=0)
+        # logits_to_keep: the LM head runs on the T + 1 last positions only, not the prompt
         logits = model(
-            input_ids=ids, attention_mask=mask, position_ids=position_ids, use_cache=False
-        ).logits[:, -completion_len - 1 : -1]  # (rows, T, V): logits predicting each token
+            input_ids=ids, attention_mask=mask, position_ids=position_ids, use_cache=False,
+            logits_to_keep=completion_len + 1,
+        ).logits[:, :-1]  # (rows, T, V): logits predicting each completion token
         logits = logits.float()
         if temperature != 1.0:
             logits = logits / temperature
