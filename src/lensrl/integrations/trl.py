@@ -290,7 +290,12 @@ class LensGRPOTrainer(GRPOTrainer):
             raw = (positions <= last).to(completion_mask.dtype)  # (B, T)
             attention = torch.where(truncated[:, None], raw, completion_mask)
         token_logps = out.get("old_per_token_logps")
-        if token_logps is None or bool(truncated.any()):
+        recompute = token_logps is None
+        if not recompute and self.mask_truncated_completions:
+            # Decided on every rank together: under ZeRO-3 a forward pass is collective.
+            any_truncated = self.accelerator.gather(truncated.any().long()[None])
+            recompute = bool(any_truncated.any())
+        if recompute:
             batch_size = (
                 self.args.per_device_train_batch_size
                 if mode == "train"
@@ -309,6 +314,7 @@ class LensGRPOTrainer(GRPOTrainer):
                     batch_size=batch_size,
                     **forward,
                 )  # (B, T)
+        assert token_logps is not None
         mask = attention
         if "tool_mask" in out:  # tool outputs are not the policy's tokens
             mask = torch.where(truncated[:, None], attention, attention * out["tool_mask"])
