@@ -28,7 +28,8 @@ log = logging.getLogger("lensrl.sft")
 class SFTConfig:
     """Fields: model ``size`` preset; ``steps`` and/or ``max_seconds`` (whichever ends first);
     ``batch_size`` problems per step; ``lr`` peak AdamW rate (cosine decay to 10%);
-    ``levels``/``train_problems``/``task_seed``/``template`` as in TaskConfig; ``seed``."""
+    ``levels``/``train_problems``/``task_seed`` as in TaskConfig; ``template`` (None = the
+    built-in task's short template); ``seed``."""
 
     size: str = "tiny"
     steps: int = 400
@@ -68,7 +69,9 @@ def _batch(tokenizer: Any, prompts: list[str], targets: list[str]) -> tuple[torc
 
 def sft(cfg: SFTConfig, out: Path) -> dict[str, Any]:
     """Train and save a model folder at ``out``; returns a summary (also out/sft.json)."""
-    from lensrl.data import ALPHABET, builtin_problems, format_prompt
+    from lensrl.data import ALPHABET, BUILTIN_TEMPLATE, builtin_problems, format_prompt
+
+    template = cfg.template or BUILTIN_TEMPLATE  # the tiny model's short prompt
 
     torch.manual_seed(cfg.seed)
     model, tokenizer = build_tiny(cfg.size, ALPHABET, seed=cfg.seed)
@@ -89,7 +92,7 @@ def sft(cfg: SFTConfig, out: Path) -> dict[str, Any]:
     step = 0
     for step in range(1, cfg.steps + 1):
         picked = rng.sample(problems, min(cfg.batch_size, len(problems)))
-        prompts = [format_prompt(p, tokenizer, template=cfg.template) for p in picked]
+        prompts = [format_prompt(p, tokenizer, template=template) for p in picked]
         ids, mask, labels = _batch(tokenizer, prompts, [f"\\boxed{{{p.answer}}}" for p in picked])
         loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
         opt.zero_grad(set_to_none=True)
@@ -97,7 +100,7 @@ def sft(cfg: SFTConfig, out: Path) -> dict[str, Any]:
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         if step % 50 == 0:
             log.info("sft step %d loss %.4f", step, sum(losses[-50:]) / len(losses[-50:]))
         if cfg.max_seconds and time.perf_counter() - start > cfg.max_seconds:

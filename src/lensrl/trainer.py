@@ -132,7 +132,8 @@ def _collect(s: Setup, cfg: TrainConfig) -> tuple[ScoredBatch, dict[str, float]]
         verdicts = s.verifier.verify_batch(golds, ro.texts, strict=True)  # binary, no format reward
         times["time/verify_s"] += time.perf_counter() - t
         correct = torch.tensor(
-            [math.nan if v.correct is None else float(v.correct) for v in verdicts]
+            [math.nan if v.correct is None else float(v.correct) for v in verdicts],
+            device=s.device,
         )
         n_seen += len(problems)
         ro_all, problems_all, correct_all = ro, problems, correct
@@ -331,7 +332,7 @@ def _select_groups(
     ro: Rollout, problems: list[Any], correct: Tensor, keep: Tensor, G: int
 ) -> tuple[Rollout, list[Any], Tensor]:
     idx = torch.nonzero(keep).flatten()
-    rows = (idx[:, None] * G + torch.arange(G)).flatten()
+    rows = (idx[:, None] * G + torch.arange(G, device=idx.device)).flatten()
     picked = Rollout(
         ro.prompt_ids[rows], ro.prompt_mask[rows], ro.completion_ids[rows],
         ro.completion_mask[rows], ro.sampler_logprobs[rows], ro.truncated[rows],
