@@ -1,0 +1,67 @@
+"""Model loading, the character tokenizer, dtype choice and checkpoint loading."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+
+from lensrl.data import ALPHABET, BUILTIN_TEMPLATE, builtin_problems, format_prompt
+from lensrl.policy import (
+    build_char_tokenizer,
+    build_tiny,
+    load_checkpoint,
+    load_pretrained,
+    select_dtype,
+)
+
+
+def test_char_tokenizer_round_trips_every_builtin_prompt(tmp_path):
+    tok = build_char_tokenizer(ALPHABET)
+    for p in builtin_problems("test", 20, seed=0):
+        text = format_prompt(p, tok, template=BUILTIN_TEMPLATE) + f"\\boxed{{{p.answer}}}"
+        ids = tok(text, add_special_tokens=False)["input_ids"]
+        assert len(ids) == len(text) and tok.unk_token_id not in ids
+        assert tok.decode(ids) == text
+    tok.save_pretrained(tmp_path)
+    model, _ = build_tiny("nano", ALPHABET)
+    model.save_pretrained(tmp_path)
+    _, again = load_pretrained(tmp_path)
+    assert again("12+3=?")["input_ids"] == tok("12+3=?")["input_ids"]
+
+
+def test_select_dtype_is_explicit_about_its_choice(caplog, monkeypatch):
+    import lensrl.policy as policy
+
+    assert select_dtype("float32", torch.device("cpu"))[0] is torch.float32
+    monkeypatch.setattr(policy, "cpu_has_fast_bf16", lambda: False)
+    dtype, reason = select_dtype("auto", torch.device("cpu"))
+    assert dtype is torch.float32 and "no native bf16" in reason
+    with caplog.at_level(logging.WARNING):
+        assert select_dtype("bfloat16", torch.device("cpu"))[0] is torch.bfloat16
+    assert "slower than fp32" in caplog.text
+    monkeypatch.setattr(policy, "cpu_has_fast_bf16", lambda: True)
+    assert select_dtype("auto", torch.device("cpu"))[0] is torch.bfloat16
+    with pytest.raises(ValueError, match="model.dtype"):
+        select_dtype("fp16", torch.device("cpu"))
+
+
+def test_missing_folders_are_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        load_pretrained(tmp_path)
+    with pytest.raises(FileNotFoundError, match="not a run folder"):
+        load_checkpoint(tmp_path)
+
+
+@pytest.mark.slow
+def test_smollm2_loads_from_the_packaged_weights_and_generates():
+    from lensrl.policy import load_smollm2
+    from lensrl.rollout import generate
+
+    model, tok = load_smollm2()
+    assert tok.chat_template and model.config.vocab_size > 40_000
+    prompt = format_prompt(builtin_problems("test", 1)[0], tok)
+    ro = generate(model, tok, [prompt], samples_per_prompt=2, max_new_tokens=8,
+                  generator=torch.Generator().manual_seed(0))
+    assert ro.completion_ids.shape[0] == 2 and torch.isfinite(ro.sampler_logprobs).all()
