@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from lensrl.eval.passk import ALL, DEFAULT_KS, summarize
+from lensrl.runlog import atomic_write_text
 
 SCHEMA = 1
 
@@ -191,17 +191,7 @@ def write_eval(run_dir: str | os.PathLike[str], step: int, result: dict[str, Any
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{int(step)}.json"
     payload = {**result, "step": int(step)}
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{int(step)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(payload, fh, indent=1)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, json.dumps(payload, indent=1) + "\n")
     return path
 
 
