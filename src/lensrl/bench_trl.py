@@ -28,9 +28,9 @@ import torch
 OVERHEAD_GOAL = 1.15
 _ALPHABET = "0123456789+= "
 
-# quick: ~1 min on 2 idle CPU cores; full: a larger model and batch, more rounds.
+# quick: ~1 min on a 2-core CPU; full: a larger model, longer completions, more rounds.
 _QUICK: dict[str, Any] = dict(
-    size="nano", prompts=4, group_size=8, max_completion_length=32, rounds=12
+    size="nano", prompts=4, group_size=8, max_completion_length=32, rounds=20
 )
 _FULL: dict[str, Any] = dict(
     size="tiny", prompts=8, group_size=8, max_completion_length=64, rounds=16
@@ -108,7 +108,7 @@ def _environment() -> dict[str, Any]:
     }
 
 
-def measure_trl_lens_overhead(*, quick: bool = True) -> dict[str, Any]:
+def measure_trl_lens_overhead(*, quick: bool = True, threads: int | None = 1) -> dict[str, Any]:
     """``LensGRPOTrainer`` ÷ ``GRPOTrainer`` median step time on the same work.
 
     Both trainers get the same tiny Llama (same seed), the same prompts (each run restarts
@@ -123,13 +123,12 @@ def measure_trl_lens_overhead(*, quick: bool = True) -> dict[str, Any]:
     their ratio (``ratio_of_medians``); the same on CPU time; and ``trl_lens_added_fraction``,
     the wall time of LENS's own work (``LensGRPOTrainer._apply_lens``) over the median GRPO
     step, a component estimate of the same overhead.
-    """
-    from transformers import PrinterCallback
-    from trl.trainer.grpo_config import GRPOConfig
-    from trl.trainer.grpo_trainer import GRPOTrainer
 
-    from lensrl.integrations.trl import LensGRPOConfig, LensGRPOTrainer
-    from lensrl.policy import build_tiny
+    ``threads`` sets torch's thread count for the measurement (restored after); the default 1
+    keeps the ratio stable on a shared machine, where two spinning OpenMP threads competing
+    with other processes made the same step vary from 1 s to 20 s. ``None`` leaves it as is.
+    """
+    from lensrl.integrations.trl import LensGRPOTrainer
 
     added: list[float] = []
 
@@ -143,12 +142,38 @@ def measure_trl_lens_overhead(*, quick: bool = True) -> dict[str, Any]:
     spec = _QUICK if quick else _FULL
     G, T = int(spec["group_size"]), int(spec["max_completion_length"])
     dataset = _addition_dataset(256)
+    saved_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        return _interleaved(spec, G, T, dataset, added, TimedLens, quick)
+    finally:
+        torch.set_num_threads(saved_threads)
+
+
+def _interleaved(
+    spec: dict[str, Any],
+    G: int,
+    T: int,
+    dataset: Any,
+    added: list[float],
+    lens_cls: Any,
+    quick: bool,
+) -> dict[str, Any]:
+    """The ABBA loop of :func:`measure_trl_lens_overhead`."""
+    from transformers import PrinterCallback
+    from trl.trainer.grpo_config import GRPOConfig
+    from trl.trainer.grpo_trainer import GRPOTrainer
+
+    from lensrl.integrations.trl import LensGRPOConfig
+    from lensrl.policy import build_tiny
+
     trainers: dict[str, Any] = {}
     timers: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, trainer_cls, config_cls in (
             ("grpo", GRPOTrainer, GRPOConfig),
-            ("lens", TimedLens, LensGRPOConfig),
+            ("lens", lens_cls, LensGRPOConfig),
         ):
             model, tokenizer = build_tiny(str(spec["size"]), _ALPHABET, seed=0)
             config = config_cls(
@@ -181,6 +206,7 @@ def measure_trl_lens_overhead(*, quick: bool = True) -> dict[str, Any]:
             for name in ("grpo", "lens") if r % 2 == 0 else ("lens", "grpo"):
                 trainers[name].train()
         elapsed = time.perf_counter() - t0
+        environment = _environment()
     grpo, lens = timers["grpo"].times, timers["lens"].times
     median = statistics.median
     ratio = median(b / a for a, b in zip(grpo, lens))  # paired: same round, same load
@@ -199,7 +225,7 @@ def measure_trl_lens_overhead(*, quick: bool = True) -> dict[str, Any]:
         "steps_per_trainer": len(grpo),
         "setup": {**spec, "completions_per_step": int(spec["prompts"]) * G, "quick": quick},
         "elapsed_s": elapsed,
-        "environment": _environment(),
+        "environment": environment,
     }
 
 
