@@ -1,0 +1,222 @@
+"""Find the answer in a gold string or a model completion: plain string work, no parsing.
+
+This runs in the calling process before anything reaches a worker, so it must be cheap and
+linear-time on any input: no regular expression here can backtrack on a megabyte string, and
+nothing is parsed, executed or ``eval``-ed. Only the short extracted answer travels to a worker.
+
+Predictions (``extract_prediction``):
+
+1. The last ``\\boxed{...}`` (or ``\\fbox{...}``, or ``\\boxed 5``). Boxed answers that directly
+   precede it, separated only by commas, ``and``/``or``, spaces or ``$``, are joined with ``", "``
+   (``\\boxed{2}, \\boxed{3}`` reads as ``2, 3``). If the last ``\\boxed`` is never closed the
+   prediction has no answer: a truncated final answer is not an answer.
+2. Not in strict mode, when there is no ``\\boxed`` at all:
+   a. GSM8K style: the text after the last ``####`` on its line;
+   b. the last "answer is X" / "Answer: X" phrase (the first ``$...$`` in X if it has one, else X
+      up to the end of the sentence);
+   c. a short bare answer: the whole text if it is one line of at most ``MAX_BARE_CHARS``.
+
+Gold answers (``extract_gold``): the last ``\\boxed{}`` if there is one (so a MATH solution works as
+gold), else the text after ``####``, else the whole string; ``$...$``, ``\\(...\\)`` and ``\\[...\\]``
+around it are removed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from lensrl.verify import verdict as R
+
+MAX_TEXT_CHARS = 200_000
+"""Longest prediction or gold string looked at (about 50k tokens); longer is ``"input too long"``."""
+MAX_ANSWER_CHARS = 1_000
+"""Longest extracted answer sent to the parser (MATH answers are far shorter)."""
+MAX_NESTING = 20
+"""Deepest nesting of ``{ ( [`` accepted in an answer; the LaTeX parser backtracks badly on more."""
+MAX_BARE_CHARS = 100
+"""Longest whole-text prediction taken as a bare answer when nothing else is found."""
+
+_SEPARATOR_RE = re.compile(
+    r"(?:\s|\$|,|;|\\[,;:! ]|\\q?quad(?![A-Za-z])|\\text\{\s*(?:and|or|,)?\s*\}|and|or)*"
+)
+_MAX_GAP = 200  # longest separator between two boxed answers that are read as one list
+_MAX_JOINED = 10  # most boxed answers read as one list (Math-Verify joins up to 5)
+_ANSWER_PHRASE_RE = re.compile(r"(?i:answer)\s*(?:is|:|=)\s*:?")
+_INLINE_MATH_RE = re.compile(r"\$\$?([^$]{1,2000})\$\$?")
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_WRAPPERS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"))
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """An extracted answer, or ``answer=None`` with the reason nothing usable was found."""
+
+    answer: str | None
+    reason: str = ""
+
+
+def _brace_argument(text: str, start: int) -> tuple[str | None, int]:
+    """Read ``{...}`` starting at ``text[start] == "{"``; return (content, end) or (None, -1).
+
+    ``\\{`` and ``\\}`` are escaped characters, not grouping, so ``\\boxed{\\{1,2\\}}`` works.
+    """
+    depth = 0
+    i = start
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if depth == 0:
+                return text[start + 1 : i], i + 1
+        i += 1
+    return None, -1
+
+
+def _previous_box(text: str, end: int) -> tuple[int, int] | None:
+    """(start, end of the command name) of the last ``\\boxed``/``\\fbox`` starting before ``end``."""
+    while end > 0:
+        i = max(text.rfind("\\boxed", 0, end), text.rfind("\\fbox", 0, end))
+        if i < 0:
+            return None
+        name_end = i + (6 if text.startswith("\\boxed", i) else 5)
+        if name_end < len(text) and text[name_end].isalpha():  # \boxedx is another command
+            end = i
+            continue
+        return i, name_end
+    return None
+
+
+def _box_argument(text: str, i: int) -> tuple[str | None, int]:
+    """The argument after a box command ending at ``i``: (content, end) or (None, -1)."""
+    while i < len(text) and text[i] in " \t":
+        i += 1
+    if i < len(text) and text[i] == "{":
+        return _brace_argument(text, i)
+    j = i
+    while j < len(text) and not text[j].isspace() and text[j] not in "$.,;":
+        j += 1
+    return (text[i:j], j) if j > i else (None, -1)
+
+
+def last_boxed(text: str) -> Extraction:
+    """The last ``\\boxed{}`` with the boxed answers directly before it joined (see module doc)."""
+    box = _previous_box(text, len(text))
+    if box is None:
+        return Extraction(None, R.NO_BOXED)
+    content, _ = _box_argument(text, box[1])
+    if content is None:
+        return Extraction(None, R.UNTERMINATED)
+    parts = [content.strip()]
+    start = box[0]
+    while len(parts) < _MAX_JOINED and (box := _previous_box(text, start)) is not None:
+        prev, prev_end = _box_argument(text, box[1])
+        gap = (
+            text[prev_end:start] if prev is not None and 0 <= start - prev_end <= _MAX_GAP else None
+        )
+        if gap is None or not _SEPARATOR_RE.fullmatch(gap):
+            break
+        parts.append(prev.strip() if prev is not None else "")
+        start = box[0]
+    return Extraction(", ".join(reversed(parts)), "")
+
+
+def strip_math_delimiters(text: str) -> str:
+    """``$x$``, ``$$x$$``, ``\\(x\\)``, ``\\[x\\]`` -> ``x``; also drops a final full stop."""
+    s = text.strip()
+    for _ in range(3):
+        for left, right in _WRAPPERS:
+            inner = s[len(left) : -len(right)]
+            if (
+                len(s) >= len(left) + len(right)
+                and s.startswith(left)
+                and s.endswith(right)
+                and right not in inner
+            ):
+                s = inner.strip()
+                break
+        else:
+            break
+    if s.endswith(".") and not s[:-1].rstrip().endswith("."):
+        s = s[:-1].rstrip()
+    return s
+
+
+def _after_hashes(text: str) -> str | None:
+    i = text.rfind("####")
+    if i < 0:
+        return None
+    answer = text[i + 4 :].split("\n", 1)[0]
+    return strip_math_delimiters(answer) or None
+
+
+def _answer_phrase(text: str) -> str | None:
+    # Look only at the tail: an answer phrase is near the end, and this bounds the regex work.
+    tail = text[-4000:]
+    found = None
+    for m in _ANSWER_PHRASE_RE.finditer(tail):
+        found = m
+    if found is None:
+        return None
+    rest = tail[found.end() :].split("\n", 1)[0].strip()
+    math = _INLINE_MATH_RE.search(rest)
+    if math is not None:
+        return math.group(1).strip() or None
+    sentence = re.split(r"\.(?:\s|$)", rest, maxsplit=1)[0]
+    return strip_math_delimiters(sentence) or None
+
+
+def extract_prediction(text: str, *, strict: bool = False) -> Extraction:
+    """The answer a completion gives; see the module docstring for the order of fallbacks."""
+    if "\\boxed" in text or "\\fbox" in text:
+        boxed = last_boxed(text)
+        return boxed if boxed.answer or boxed.answer is None else Extraction(None, R.NO_ANSWER)
+    if strict:
+        return Extraction(None, R.NO_BOXED)
+    for found in (_after_hashes(text), _answer_phrase(text)):
+        if found:
+            return Extraction(found)
+    bare = text.strip()
+    if bare and "\n" not in bare and len(bare) <= MAX_BARE_CHARS:
+        return Extraction(strip_math_delimiters(bare) or None, R.NO_ANSWER)
+    return Extraction(None, R.NO_ANSWER)
+
+
+def extract_gold(text: str) -> str | None:
+    """The gold answer inside ``text`` (bare, ``$...$``, ``\\boxed{}`` or ``#### x``), or None."""
+    if "\\boxed" in text or "\\fbox" in text:
+        answer = last_boxed(text).answer
+    else:
+        answer = _after_hashes(text)
+        if answer is None:
+            answer = strip_math_delimiters(text)
+    return answer.strip() if answer and answer.strip() else None
+
+
+def nesting_depth(text: str) -> int:
+    """Deepest nesting of ``{``, ``(`` and ``[`` (escaped or not): a cheap complexity bound."""
+    depth = deepest = 0
+    for c in text:
+        if c in "{([":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c in "})]":
+            depth = max(depth - 1, 0)
+    return deepest
+
+
+def check_answer(answer: str) -> str | None:
+    """Why ``answer`` must not reach the parser (a reason from :data:`REASONS`), or None."""
+    if len(answer) > MAX_ANSWER_CHARS:
+        return R.TOO_LONG
+    if _CONTROL_RE.search(answer):
+        return R.INVALID_CHARS
+    if nesting_depth(answer) > MAX_NESTING:
+        return R.TOO_NESTED
+    return None

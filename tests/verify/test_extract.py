@@ -1,0 +1,126 @@
+"""Answer extraction: pure string work, linear time, no parsing (lensrl.verify.extract)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lensrl.verify import extract as E
+from lensrl.verify import verdict as R
+
+
+@pytest.mark.parametrize(
+    ("text", "answer", "why"),
+    [
+        ("so \\boxed{42}.", "42", "plain"),
+        ("\\boxed{\\frac{1}{2}}", "\\frac{1}{2}", "nested braces"),
+        ("\\boxed{\\{1,2\\}}", "\\{1,2\\}", "escaped braces are characters, not grouping"),
+        ("first \\boxed{5}, then \\boxed{7}", "7", "last box wins"),
+        ("\\boxed{2}, \\boxed{3}", "2, 3", "adjacent boxes form a list"),
+        ("\\boxed{2} and \\boxed{3}", "2, 3", "'and' joins"),
+        ("$\\boxed{2}$ or $\\boxed{3}$", "2, 3", "'or' and dollars join"),
+        ("\\boxed{2} \\text{ and } \\boxed{3}", "2, 3", "\\text{ and } joins"),
+        ("\\boxed{5}. Wait, no: \\boxed{7}", "7", "words between boxes do not join"),
+        ("\\fbox{9}", "9", "fbox"),
+        ("\\boxed 5.", "5", "boxed without braces"),
+        ("\\boxed { 8 }", "8", "spaces"),
+    ],
+)
+def test_last_boxed(text: str, answer: str, why: str) -> None:
+    assert E.extract_prediction(text).answer == answer, why
+
+
+@pytest.mark.parametrize(
+    ("text", "strict", "answer", "reason"),
+    [
+        ("the answer is \\boxed{3", False, None, R.UNTERMINATED),
+        ("\\boxed{5} then \\boxed{7", False, None, R.UNTERMINATED),
+        ("\\boxed{}", False, None, R.NO_ANSWER),
+        ("The answer is 42.", True, None, R.NO_BOXED),
+        ("#### 42", True, None, R.NO_BOXED),
+        ("no digits here at all, just a long ramble\n" * 3, False, None, R.NO_ANSWER),
+        ("", False, None, R.NO_ANSWER),
+        ("Natalia sold 48/2 = 24 clips.\n#### 72", False, "72", ""),
+        ("The answer is 42.", False, "42", ""),
+        ("So the final answer is $\\frac{1}{2}$. I hope it is correct.", False, "\\frac{1}{2}", ""),
+        ("Answer: 3.5", False, "3.5", ""),
+        ("Final Answer: The final answer is 7. I hope it is correct.", False, "7", ""),
+        ("42", False, "42", ""),
+        ("$\\frac{3}{4}$", False, "\\frac{3}{4}", ""),
+    ],
+)
+def test_fallbacks_and_strict(text: str, strict: bool, answer: str | None, reason: str) -> None:
+    got = E.extract_prediction(text, strict=strict)
+    assert got.answer == answer
+    if answer is None:
+        assert got.reason == reason
+
+
+@pytest.mark.parametrize(
+    ("gold", "answer"),
+    [
+        ("3\\sqrt{2}", "3\\sqrt{2}"),
+        ("  (2,3) ", "(2,3)"),
+        ("$x^2+2x+1$", "x^2+2x+1"),
+        ("$$\\{1,2,3\\}$$", "\\{1,2,3\\}"),
+        ("\\(5\\)", "5"),
+        ("\\boxed{7}", "7"),
+        ("We add them, so the total is $\\boxed{12}$.", "12"),
+        ("She has 3 + 4 = 7 left.\n#### 7", "7"),
+        ("", None),
+        ("   ", None),
+        ("$$", None),
+        ("\\boxed{3", None),
+        ("$5$ and $6$", "$5$ and $6$"),
+    ],
+)
+def test_extract_gold(gold: str, answer: str | None) -> None:
+    assert E.extract_gold(gold) == answer
+
+
+def test_check_answer() -> None:
+    assert E.check_answer("3\\sqrt{2}") is None
+    assert E.check_answer("1" * (E.MAX_ANSWER_CHARS + 1)) == R.TOO_LONG
+    assert E.check_answer("3\x00") == R.INVALID_CHARS
+    assert E.check_answer("{" * 30 + "}" * 30) == R.TOO_NESTED
+    assert E.check_answer("\\frac{\\sqrt{2}}{\\left(1+x^{2}\\right)}") is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\\boxed{" * 200_000,
+        "{" * 500_000,
+        "\\boxed{1}" * 50_000,
+        "answer is " * 50_000,
+        "$" * 400_000,
+        "#### " * 100_000,
+        "\\boxed{" + "x" * 500_000,
+    ],
+)
+def test_extraction_is_fast_on_large_input(text: str) -> None:
+    start = time.perf_counter()
+    E.extract_prediction(text)
+    E.extract_gold(text)
+    E.check_answer(text)
+    assert time.perf_counter() - start < 1.0
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300))
+def test_extraction_never_raises(text: str) -> None:
+    for strict in (False, True):
+        got = E.extract_prediction(text, strict=strict)
+        assert got.answer is None or isinstance(got.answer, str)
+        assert got.answer is not None or got.reason in R.REASONS
+    E.extract_gold(text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_characters="{}\\$"), min_size=1, max_size=50))
+def test_boxed_round_trip(content: str) -> None:
+    if content.strip():
+        assert E.extract_prediction(f"blah \\boxed{{{content}}} blah").answer == content.strip()

@@ -1,0 +1,84 @@
+"""Hostile input: every call returns within its time limit plus a small overhead, a hung worker is
+replaced, nothing is ever executed, and hostile output never counts as correct."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from lensrl.verify import VerifierPool
+from lensrl.verify import verdict as R
+from lensrl.verify.bench import HOSTILE
+
+TIMEOUT = 1.0
+# Killing and replacing a worker takes ~50 ms; the rest is slack for a loaded 2-core machine.
+OVERHEAD = 1.5
+
+
+@pytest.mark.parametrize(("name", "prediction"), HOSTILE, ids=[h[0] for h in HOSTILE])
+def test_hostile_prediction_is_bounded(pool: VerifierPool, name: str, prediction: str) -> None:
+    start = time.perf_counter()
+    v = pool.verify(gold="3", prediction=prediction, timeout=TIMEOUT)
+    elapsed = time.perf_counter() - start
+    assert elapsed < TIMEOUT + OVERHEAD, f"{name} took {elapsed:.2f} s"
+    assert v.correct is False, f"{name}: {v}"  # the prediction's fault: wrong, not "cannot judge"
+    assert pool.verify(gold="3", prediction="\\boxed{3}").correct is True, "pool broken after"
+
+
+@pytest.mark.parametrize(
+    ("gold", "reason"),
+    [
+        ("10^{10^{10}}", R.TIMEOUT),
+        ("9^{9^{9^{9}}}", R.TIMEOUT),
+        ("{" * 30 + "3" + "}" * 30, R.TOO_NESTED),
+        ("1+" * 600_000 + "1", R.TOO_LONG),
+        ("3\x00", R.INVALID_CHARS),
+    ],
+    ids=["huge power", "power tower", "deep braces", "megabyte", "null byte"],
+)
+def test_hostile_gold_is_cannot_judge(pool: VerifierPool, gold: str, reason: str) -> None:
+    start = time.perf_counter()
+    got = pool.verify_batch([gold] * 3, ["\\boxed{3}", "\\boxed{4}", "no answer"], timeout=TIMEOUT)
+    assert time.perf_counter() - start < TIMEOUT + OVERHEAD  # one hang, then the gold is known bad
+    assert [v.correct for v in got] == [None, None, None]
+    assert got[0].reason == reason
+
+
+def test_nothing_is_executed(pool: VerifierPool, tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    payloads = [
+        f"__import__('os').system('touch {marker}')",
+        f"exec(\"open('{marker}', 'w')\")",
+        f"eval('open(\\'{marker}\\', \\'w\\')')",
+        f"(lambda: __import__('os').system('touch {marker}'))()",
+    ]
+    preds = [f"\\boxed{{{p}}}" for p in payloads] + [f"The answer is {p}" for p in payloads]
+    golds = ["3"] * len(preds) + payloads
+    preds += ["\\boxed{3}"] * len(payloads)
+    got = pool.verify_batch(golds, preds)
+    assert not marker.exists()
+    assert all(v.correct is not True for v in got[: 2 * len(payloads)])
+
+
+def test_stuck_workers_are_replaced_and_batch_completes(pool: VerifierPool) -> None:
+    before = pool.stats["restarts"]
+    golds = ["3"] * 12
+    preds = ["\\boxed{9^{9^{9^{9}}}}", "\\boxed{3}", "\\boxed{(10^{10})!}"] + ["\\boxed{3}"] * 9
+    preds[5] = "\\boxed{2+1}"
+    start = time.perf_counter()
+    got = pool.verify_batch(golds, preds, timeout=TIMEOUT)
+    assert time.perf_counter() - start < 2 * TIMEOUT + OVERHEAD
+    assert [v.reason for v in got[:3]] == [R.TIMEOUT, R.EQUAL, R.TIMEOUT]
+    assert all(v.correct is True for v in got[3:])
+    assert pool.stats["restarts"] >= before + 2
+
+
+def test_killed_worker_is_replaced(pool: VerifierPool) -> None:
+    assert pool.verify(gold="1", prediction="\\boxed{1}").correct is True
+    for w in list(pool._pool):  # a worker dying between calls (OOM killer, a stray signal)
+        os.kill(w.process.pid, 9)
+        w.process.join(timeout=5)
+    assert pool.verify(gold="2", prediction="\\boxed{2}").correct is True
