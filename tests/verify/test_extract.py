@@ -24,6 +24,8 @@ from lensrl.verify import verdict as R
         ("$\\boxed{2}$ or $\\boxed{3}$", "2, 3", "'or' and dollars join"),
         ("\\boxed{2} \\text{ and } \\boxed{3}", "2, 3", "\\text{ and } joins"),
         ("\\boxed{5}. Wait, no: \\boxed{7}", "7", "words between boxes do not join"),
+        ("\\boxed{5} \\boxed{7}", "7", "a space alone does not join (as in Math-Verify)"),
+        ("$\\boxed{5}$\n\n$\\boxed{7}$", "7", "neither do dollars and newlines"),
         ("\\fbox{9}", "9", "fbox"),
         ("\\boxed 5.", "5", "boxed without braces"),
         ("\\boxed { 8 }", "8", "spaces"),

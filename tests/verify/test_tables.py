@@ -107,6 +107,14 @@ TABLES: dict[str, list[Row]] = {
         ("\\pm 2", box("2"), False, "one of two roots"),
         ("\\pm 2", box("2, -2"), True, "both roots"),
     ],
+    "unicode and stray punctuation": [
+        ("45^\\circ", box("45\u00b0"), True, "degree sign"),
+        ("-3", box("\u22123"), True, "Unicode minus"),
+        ("2\\pi", box("2\u03c0"), True, "Unicode pi"),
+        ("3", box("3."), True, "full stop inside the box"),
+        ("3.5", box("3.5."), True, "full stop after a decimal"),
+        ("-3", box("\u22124"), False, "Unicode minus, wrong value"),
+    ],
     "text answers": [
         ("\\text{Monday}", box("\\text{Monday}"), True, "same word"),
         ("\\text{Evelyn}", box("\\text{evelyn}"), True, "case-insensitive"),

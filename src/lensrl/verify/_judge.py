@@ -52,12 +52,28 @@ _GOLD_CACHE_SIZE = 4096
 _gold_cache: dict[str, list[Any]] = {}
 
 
+_UNICODE = {
+    "\u2212": "-",  # minus sign
+    "\u00b0": "^\\circ ",  # degree sign
+    "\u03c0": "\\pi ",
+    "\u221e": "\\infty ",
+    "\u00d7": "\\times ",
+    "\u22c5": "\\cdot ",
+    "\u00b7": "\\cdot ",
+    "\u00f7": "\\div ",
+}
+_UNICODE_RE = re.compile("|".join(_UNICODE))
+_FINAL_STOP_RE = re.compile(r"(?<=\d)\.$")  # "3." at the end of a sentence inside the box
+
+
 def normalize(answer: str) -> str:
-    """Rewrites Math-Verify does not do itself: thousands separators written with spaces."""
-    s = answer.strip()
+    """Rewrites Math-Verify does not do itself: thousands separators written with spaces, a
+    full stop after a final digit, and Unicode symbols (``−``, ``°``, ``π``, ``∞``, ``×``, ``·``,
+    ``÷``) that models write for their LaTeX commands."""
+    s = _FINAL_STOP_RE.sub("", _UNICODE_RE.sub(lambda m: _UNICODE[m.group()], answer).strip())
     if _THOUSANDS_RE.fullmatch(s):
         s = re.sub(r"[^\d.+-]", "", s)
-    return s
+    return s.strip()
 
 
 def parse_answer(answer: str) -> list[Any]:

@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lensrl.verify.pool import VerifierPool, finish, prepare
+from lensrl.verify.pool import VerifierPool
+from lensrl.verify.prepare import finish, prepare
 from lensrl.verify.verdict import Verdict
 
 HOSTILE: tuple[tuple[str, str], ...] = (

@@ -8,8 +8,10 @@ Predictions (``extract_prediction``):
 
 1. The last ``\\boxed{...}`` (or ``\\fbox{...}``, or ``\\boxed 5``). Boxed answers that directly
    precede it, separated only by commas, ``and``/``or``, spaces or ``$``, are joined with ``", "``
-   (``\\boxed{2}, \\boxed{3}`` reads as ``2, 3``). If the last ``\\boxed`` is never closed the
-   prediction has no answer: a truncated final answer is not an answer.
+   (``\\boxed{2}, \\boxed{3}`` reads as ``2, 3``; at most 10 boxes). As in Math-Verify, the
+   separator needs a comma, ``and`` or ``or``: ``\\boxed{2} \\boxed{3}`` reads as ``3``. If the
+   last ``\\boxed`` is never closed the prediction has no answer: a truncated final answer is
+   not an answer.
 2. Not in strict mode, when there is no ``\\boxed`` at all:
    a. GSM8K style: the text after the last ``####`` on its line;
    b. the last "answer is X" / "Answer: X" phrase (the first ``$...$`` in X if it has one, else X
@@ -40,6 +42,7 @@ MAX_BARE_CHARS = 100
 _SEPARATOR_RE = re.compile(
     r"(?:\s|\$|,|;|\\[,;:! ]|\\q?quad(?![A-Za-z])|\\text\{\s*(?:and|or|,)?\s*\}|and|or)*"
 )
+_CONNECTOR_RE = re.compile(r"(?<!\\)[,;]|and|or")  # "\\," is a thin space, not a comma
 _MAX_GAP = 200  # longest separator between two boxed answers that are read as one list
 _MAX_JOINED = 10  # most boxed answers read as one list (Math-Verify joins up to 5)
 _ANSWER_PHRASE_RE = re.compile(r"(?i:answer)\s*(?:is|:|=)\s*:?")
@@ -120,7 +123,7 @@ def last_boxed(text: str) -> Extraction:
         gap = (
             text[prev_end:start] if prev is not None and 0 <= start - prev_end <= _MAX_GAP else None
         )
-        if gap is None or not _SEPARATOR_RE.fullmatch(gap):
+        if gap is None or not _SEPARATOR_RE.fullmatch(gap) or not _CONNECTOR_RE.search(gap):
             break
         parts.append(prev.strip() if prev is not None else "")
         start = box[0]
