@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lensrl.verify import VerifierPool
+from lensrl.verify import Verdict, VerifierPool
 from lensrl.verify import verdict as R
 from lensrl.verify.bench import HOSTILE
 
@@ -82,3 +82,24 @@ def test_killed_worker_is_replaced(pool: VerifierPool) -> None:
         os.kill(w.process.pid, 9)
         w.process.join(timeout=5)
     assert pool.verify(gold="2", prediction="\\boxed{2}").correct is True
+
+
+def test_worker_killed_mid_job_is_a_crash(pool: VerifierPool) -> None:
+    import threading
+
+    result: dict[str, object] = {}
+    hang = "\\boxed{9^{9^{9^{9}}}}"
+    thread = threading.Thread(
+        target=lambda: result.update(v=pool.verify(gold="3", prediction=hang, timeout=30))
+    )
+    thread.start()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not any(w.jobs for w in pool._pool):
+        time.sleep(0.01)
+    time.sleep(0.3)  # let it get into the prediction
+    for w in list(pool._pool):
+        if w.jobs:
+            os.kill(w.process.pid, 9)  # the OOM killer, say
+    thread.join(timeout=10)
+    assert result["v"] == Verdict(False, R.CRASHED, "9^{9^{9^{9}}}")
+    assert pool.verify(gold="3", prediction="\\boxed{3}").correct is True

@@ -32,6 +32,7 @@ _SEQ, _POS, _PHASE, _START, _STATUS_SIZE = 0, 1, 2, 3, 4
 _PHASE_GOLD = 0.0
 _STARTUP_GRACE_S = 60.0  # first chunk of a worker: the forkserver may still be importing SymPy
 _MAX_START_FAILURES = 3
+_MAX_HUNG_GOLDS = 10_000  # golds remembered as hanging the parser (forgotten all at once)
 _RECHECK_S = 0.01  # poll interval while a worker has not yet started its chunk
 
 Job = tuple[int, str, str | None]  # (job id, gold answer, predicted answer or None)
@@ -243,7 +244,10 @@ class VerifierPool:
         if chunk:
             self._seq += 1
             w.seq, w.jobs, w.sent_at = self._seq, chunk, time.monotonic()
-            w.conn.send((w.seq, chunk))
+            try:
+                w.conn.send((w.seq, chunk))
+            except OSError:  # the worker died while idle: replace it, re-queue the chunk
+                self._fail(w, pending, results, R.CRASHED, None)
 
     def _receive(
         self, w: _Worker, pending: deque[Job], results: dict[int, tuple[bool | None, str]]
@@ -266,9 +270,14 @@ class VerifierPool:
         reason: str,
         timeout: float | None,
     ) -> int:
-        """Kill ``w``, give its running job ``reason``, re-queue the rest; 1 if it never started."""
+        """Kill ``w``, give its running job ``reason``, re-queue the rest; 1 if it never started.
+
+        With a ``timeout``, a worker that has just moved on to a new job is left alone.
+        """
         started = w.status[_SEQ] == w.seq
         pos, on_gold = int(w.status[_POS]), w.status[_PHASE] == _PHASE_GOLD
+        if timeout is not None and started and time.monotonic() < w.status[_START] + timeout:
+            return 0
         w.process.kill()
         w.process.join(timeout=5.0)
         w.conn.close()
@@ -277,6 +286,8 @@ class VerifierPool:
             job_id, gold, _ = jobs[pos]
             results[job_id] = (None if on_gold else False, reason)
             if on_gold and timeout is not None:
+                if len(self._hung_golds) >= _MAX_HUNG_GOLDS:
+                    self._hung_golds.clear()
                 self._hung_golds[gold] = max(timeout, self._hung_golds.get(gold, 0.0))
             jobs = jobs[:pos] + jobs[pos + 1 :]
         pending.extendleft(reversed(jobs))
@@ -315,18 +326,20 @@ def _check_timeout(timeout: float) -> None:
 
 
 _default: VerifierPool | None = None
+_default_lock = threading.Lock()
 
 
 def default_pool(workers: int | None = None) -> VerifierPool:
     """The shared pool behind :func:`verify` and :func:`verify_batch`, created on first use."""
     global _default
-    if _default is None or (workers is not None and workers != _default.workers):
-        if _default is not None:
-            _default.close()
-        else:
-            atexit.register(_close_default)
-        _default = VerifierPool(workers=workers)
-    return _default
+    with _default_lock:
+        if _default is None or (workers is not None and workers != _default.workers):
+            if _default is not None:
+                _default.close()
+            else:
+                atexit.register(_close_default)
+            _default = VerifierPool(workers=workers)
+        return _default
 
 
 def _close_default() -> None:
