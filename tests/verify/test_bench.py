@@ -1,0 +1,42 @@
+"""The verifier benchmark: its answer set, its CLI, and (slow) a full quick run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lensrl.verify import bench
+
+
+def test_answer_set_is_distinct_grouped_and_mixed() -> None:
+    golds, preds = bench.answer_set(200)
+    assert len(golds) == len(preds) == 200
+    assert len(set(zip(golds, preds))) == 200
+    assert len(set(golds)) >= 200 // 8
+    assert all("\\boxed{" in p for p in preds)
+
+
+def test_serial_baseline_judges() -> None:
+    got = bench.serial(["\\frac12", "3"], ["\\boxed{0.5}", "\\boxed{4}"])
+    assert [v.correct for v in got] == [True, False]
+
+
+@pytest.mark.slow
+def test_quick_run_writes_json(tmp_path: Path) -> None:
+    out = tmp_path / "verify.json"
+    assert bench.main(["--quick", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    for key in (
+        "serial_per_s",
+        "pool_per_s",
+        "verify_pool_speedup",
+        "workers",
+        "n_pairs",
+        "slowest_hostile_s",
+        "hostile_timeout_s",
+    ):
+        assert key in result
+    assert result["slowest_hostile_s"] < result["hostile_timeout_s"] + 1.5
+    assert result["first_call_after_hostile_ok"] is True
