@@ -103,7 +103,6 @@ def load_smollm2() -> tuple[Any, Any]:
 def load_pretrained(path: str | os.PathLike[str]) -> tuple[Any, Any]:
     """A local Hugging Face causal-LM folder (model + tokenizer); never downloads."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # no "Loading weights" bar for a local folder
