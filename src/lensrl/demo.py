@@ -61,7 +61,7 @@ def demo(out: Path, *, warmup_steps: int, rl_steps: int | None, overrides: list[
 
 def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=Path("runs/demo"), help="demo folder")
-    p.add_argument("--warmup-steps", type=int, default=600, help="supervised warm-up steps")
+    p.add_argument("--warmup-steps", type=int, default=500, help="supervised warm-up steps")
     p.add_argument("--steps", type=int, help="RL steps per method (default: the demo preset's)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a field of the demo preset for both runs")
@@ -71,6 +71,6 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     summary = demo(args.out, warmup_steps=args.warmup_steps, rl_steps=args.steps,
                    overrides=args.set)
-    print(f"report: {summary['report']}/index.html (and report.md)")
+    print(f"report: {summary['report']} (and report.md beside it)")
     print(f"demo: {summary['timings']['total_s']:.0f} s")
     return 0
