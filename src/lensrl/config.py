@@ -120,6 +120,16 @@ class AlgoConfig:
         clip_low, clip_high, aggregation, kl_coef: passed to lensrl.core.policy_loss.
         dynamic_sampling: DAPO-style: drop zero-variance groups and sample more prompts.
         max_resample_rounds: extra rollouts allowed per step to fill the batch.
+        skip_zero_advantage: with ``kl_coef = 0``, rows whose advantage is exactly 0 (every
+            sample of an all-right or all-wrong GRPO group, LENS's all-right groups) add exactly
+            nothing to the loss, so the update skips their forward and backward; each trained
+            micro-batch keeps its share of the normaliser of the whole update, so the gradient
+            and the weights are the same as with ``False`` up to float summation order (an
+            update with no trained row still steps AdamW, with zero gradients). What changes
+            is the logged ``clip/*``, ``policy/approx_kl`` and ``policy/ratio_mean``: they are
+            averaged over the trained rows only (``null`` for a step that trained none).
+            ``False`` trains every row (ignored when ``kl_coef > 0``: the KL term has a
+            gradient on every row).
     """
 
     estimator: str = "lens"
@@ -136,6 +146,7 @@ class AlgoConfig:
     kl_coef: float = 0.0
     dynamic_sampling: bool = False
     max_resample_rounds: int = 3
+    skip_zero_advantage: bool = True
 
     def __post_init__(self) -> None:
         _check(self.estimator in ESTIMATORS, "algo.estimator", self.estimator,

@@ -183,26 +183,48 @@ def _score(s: Setup, cfg: TrainConfig, batch: ScoredBatch) -> ScoredBatch:
     return ScoredBatch(ro, batch.problems, batch.correct, old, adv, diag)
 
 
+# Per-row metrics of lensrl.core.policy_loss: with skip_zero_advantage they are averaged over
+# the rows that were trained, so an update that trained none has no value for them.
+_ROW_METRICS = ("clip/frac", "clip/frac_low", "clip/frac_high", "policy/approx_kl",
+                "policy/ratio_mean")
+
+
 def _update(
     s: Setup, cfg: TrainConfig, batch: ScoredBatch, bad_updates: int
 ) -> tuple[dict[str, float], int]:
     """Optimizer updates over mini-batches of ``prompts_per_update`` groups, with gradient
     accumulation over ``micro_batch`` rows. A non-finite loss or gradient skips the update
-    without touching the weights; ``optim.max_bad_updates`` in a row stop the run."""
+    without touching the weights; ``optim.max_bad_updates`` in a row stop the run.
+
+    With ``algo.skip_zero_advantage`` and no KL term, rows whose advantage is exactly 0 (their
+    per-token loss is ``-min(ρ·0, clip(ρ)·0) = 0``, so their gradient is exactly 0) get no
+    forward or backward: the other rows are packed into micro-batches of at most
+    ``micro_batch``, and each micro-batch keeps its share of the normaliser computed from ALL
+    rows of the update, so the gradient is the same up to float summation order. An update
+    with no trained row still steps the optimizer, with zero gradients, exactly as before
+    (AdamW's moments and step count advance the same way)."""
     ro, a, G = batch.rollout, cfg.algo, cfg.rollout.samples_per_prompt
     n_rows = batch.correct.shape[0]
     rows_per_update = a.prompts_per_update * G
     T = ro.completion_ids.shape[1]
     input_ids, attention = ro.input_ids, ro.attention_mask
+    skip_zero = a.skip_zero_advantage and a.kl_coef == 0 and s.ref_model is None
+    adv_rows = batch.advantages if batch.advantages.dim() == 1 else batch.advantages.abs().amax(-1)
     totals: dict[str, list[float]] = {}
     skipped = 0
+    n_trained = 0
     s.model.train()
     for start in range(0, n_rows, rows_per_update):
         rows = torch.arange(start, min(start + rows_per_update, n_rows))
         tokens = float(ro.completion_mask[rows].sum().clamp(min=1))
+        trained = rows
+        if skip_zero:
+            trained = rows[(adv_rows[rows] != 0).cpu()]
+        n_trained += len(trained)
         s.optimizer.zero_grad(set_to_none=True)
-        parts: dict[str, float] = {}
-        for mb in rows.split(a.micro_batch):
+        parts: dict[str, float] = {"loss/policy": 0.0}
+        trained_share = 0.0
+        for mb in trained.split(a.micro_batch) if len(trained) else ():
             lp = token_logprobs(s.model, input_ids[mb], attention[mb], T,
                                 temperature=cfg.rollout.temperature)
             ref = None
@@ -215,12 +237,21 @@ def _update(
                 clip_low=a.clip_low, clip_high=a.clip_high, aggregation=a.aggregation,
                 kl_coef=a.kl_coef, ref_logprobs=ref, norm_tokens=cfg.rollout.max_new_tokens,
             )
-            # weight each micro-batch by its share of the update's normaliser
+            # weight each micro-batch by its share of the update's normaliser (all its rows)
             share = (float(ro.completion_mask[mb].sum()) / tokens if a.aggregation == "token_mean"
                      else len(mb) / len(rows))
             (loss * share).backward()
+            trained_share += share
             for k, v in m.items():
                 parts[k] = parts.get(k, 0.0) + v * share
+        if len(trained) < len(rows):
+            # per-row metrics: a mean over the trained rows (the loss is already the update's)
+            for k in _ROW_METRICS:
+                parts[k] = parts[k] / trained_share if trained_share > 0 else math.nan
+            if len(trained) == 0:  # what the skipped backward would have left: zeros
+                for p in s.model.parameters():
+                    if p.requires_grad:
+                        p.grad = torch.zeros_like(p)
         grad_norm = float(torch.nn.utils.clip_grad_norm_(s.model.parameters(), cfg.optim.grad_clip))
         if not (math.isfinite(grad_norm) and math.isfinite(parts["loss/policy"])):
             s.optimizer.zero_grad(set_to_none=True)
@@ -240,8 +271,13 @@ def _update(
         parts["grad/norm"] = grad_norm
         for k, v in parts.items():
             totals.setdefault(k, []).append(v)
-    out = {k: sum(v) / len(v) for k, v in totals.items()}
+    out = {}
+    for k, v in totals.items():
+        if k in _ROW_METRICS:  # updates that trained no row have no value
+            v = [x for x in v if not math.isnan(x)]
+        out[k] = sum(v) / len(v) if v else math.nan
     out["opt/skipped_updates"] = float(skipped)
+    out["opt/rows_trained_frac"] = n_trained / max(n_rows, 1)
     out["opt/lr"] = float(s.scheduler.get_last_lr()[0])
     return out, bad_updates
 
