@@ -61,3 +61,13 @@ def test_command_writes_json(tmp_path, monkeypatch):
     assert data["machine"]["threads"] == 1 and data["quick"] is True
     assert "32" in data["advantage_ms"]["lens"]
     assert set(data["headline"]) == set(bench.GOALS)
+
+
+def test_train_config_uses_the_spec_template_and_skip_flag(tmp_path):
+    from lensrl.data import BUILTIN_TEMPLATE, PLAIN_TEMPLATE
+
+    cfg = bench.train_config(str(tmp_path), estimator="grpo", prompts=2, group_size=4,
+                             max_new_tokens=8, skip_zero_advantage=False)
+    assert cfg.task.template == BUILTIN_TEMPLATE and cfg.algo.skip_zero_advantage is False
+    assert bench.template_text("plain") == PLAIN_TEMPLATE
+    assert bench.QUICK["template"] == bench.FULL["template"] == "builtin"

@@ -5,7 +5,9 @@ interleaved order (A B B A ...) with medians, because absolute times on a shared
 noise. The JSON keys are explained in docs/benchmarks.md:
 
 - ``advantage_ms``: :func:`lensrl.core.compute_advantages` for ``grpo`` and ``lens``.
-- ``lens_step_overhead``: a LENS step ÷ a GRPO step of lensrl's trainer (same everything else).
+- ``lens_step_overhead``: a LENS step ÷ a GRPO step of lensrl's trainer (same everything else,
+  every row trained: ``skip_zero_advantage=False``); ``lens_step_overhead_skip`` beside it with
+  the trainer's default skipping of zero-advantage rows.
 - ``trainer_vs_trl_throughput``: lensrl's trained tokens/s ÷ TRL ``GRPOTrainer``'s.
 - ``flop_floor_ratio``: lensrl's step time ÷ its FLOPs at this run's measured matmul rate.
 - ``trl_lens_step_overhead`` (lensrl.bench_trl) and ``verify_pool_speedup`` (lensrl.verify.bench).
@@ -44,14 +46,17 @@ GOALS = {
 # The ~10M Llama of the issue (ENVIRONMENT.md's throughput table); the presets top out at 5M.
 MEDIUM = dict(hidden_size=384, intermediate_size=1024, num_hidden_layers=6, num_attention_heads=6)
 
-# quick: about 10 minutes on 2 busy cores; full: the 10M model and the paper's G = 16.
+# quick: about 3 minutes on 2 quiet cores (several times that under load); full: the 10M
+# model and the paper's G = 16.
+# template: the built-in task's own short prompt (lensrl.data.BUILTIN_TEMPLATE, what the demo
+# trains on), used by lensrl and TRL alike; "plain" would be the ~123-token PLAIN_TEMPLATE.
 QUICK: dict[str, Any] = dict(
-    model="small", prompts=4, group_size=8, max_new_tokens=32, steps=5,
-    scaling_prompts=2, scaling_g=(8, 16, 32), scaling_t=(16, 32, 64), scaling_steps=2,
+    model="small", template="builtin", prompts=4, group_size=8, max_new_tokens=32, steps=10,
+    scaling_prompts=2, scaling_g=(8, 16, 32), scaling_t=(16, 32, 64), scaling_steps=3,
     advantage_n=(512, 8192, 65536), advantage_reps=7,
 )
 FULL: dict[str, Any] = dict(
-    model="medium", prompts=8, group_size=16, max_new_tokens=64, steps=5,
+    model="medium", template="builtin", prompts=8, group_size=16, max_new_tokens=64, steps=5,
     scaling_prompts=4, scaling_g=(8, 16, 32), scaling_t=(32, 64, 128), scaling_steps=3,
     advantage_n=(512, 8192, 65536), advantage_reps=25,
 )
@@ -190,8 +195,19 @@ def build_model(name: str, seed: int = 0) -> tuple[Any, Any]:
     return model, tokenizer
 
 
+TEMPLATES = {"builtin": "BUILTIN_TEMPLATE", "plain": "PLAIN_TEMPLATE"}
+
+
+def template_text(name: str) -> str:
+    """The prompt template a spec names: ``builtin`` or ``plain`` (lensrl.data)."""
+    import lensrl.data
+
+    return str(getattr(lensrl.data, TEMPLATES[name]))
+
+
 def train_config(run_dir: str, *, estimator: str, prompts: int, group_size: int,
-                 max_new_tokens: int) -> Any:
+                 max_new_tokens: int, template: str = "builtin",
+                 skip_zero_advantage: bool = True) -> Any:
     """One rollout of ``prompts`` × G and one optimizer update on all of it (TRL's shape)."""
     from lensrl.config import TrainConfig
 
@@ -199,10 +215,11 @@ def train_config(run_dir: str, *, estimator: str, prompts: int, group_size: int,
     return TrainConfig.from_dict({
         "model": {"name": "tiny", "size": "nano", "dtype": "float32", "device": "cpu",
                   "logprob_micro_batch": n},
-        "task": {"train_problems": 200, "eval_problems": 0},
+        "task": {"train_problems": 200, "eval_problems": 0, "template": template_text(template)},
         "rollout": {"samples_per_prompt": group_size, "max_new_tokens": max_new_tokens},
         "algo": {"estimator": estimator, "prompts_per_rollout": prompts,
-                 "prompts_per_update": prompts, "micro_batch": n},
+                 "prompts_per_update": prompts, "micro_batch": n,
+                 "skip_zero_advantage": skip_zero_advantage},
         "optim": {"lr": 1e-6},
         "run": {"run_dir": run_dir, "steps": 1, "progress": False, "log_samples": 0},
     })
@@ -242,7 +259,7 @@ def trainer_step(s: Any, cfg: Any) -> dict[str, float]:
     batch = _score(s, cfg, batch)
     score_s = time.perf_counter() - t
     t = time.perf_counter()
-    _update(s, cfg, batch, 0)
+    metrics, _ = _update(s, cfg, batch, 0)
     update_s = time.perf_counter() - t
     step_s = time.perf_counter() - t0
     ro = batch.rollout
@@ -259,6 +276,8 @@ def trainer_step(s: Any, cfg: Any) -> dict[str, float]:
         "generated_tokens": float(ro.prompt_mask[::G].sum() + ro.completion_mask.sum()),
         "trained_tokens": float(ro.attention_mask.sum()),
         "completion_len_mean": float(ro.completion_mask.sum(-1).float().mean()),
+        "prompt_len_mean": float(ro.prompt_mask.sum(-1).float().mean()),
+        "rows_trained_frac": metrics["opt/rows_trained_frac"],
     }
 
 
@@ -292,12 +311,21 @@ def interleaved(setups: dict[str, tuple[Any, Any]], steps: int) -> dict[str, lis
 
 
 def lens_step_overhead(spec: dict[str, Any], tmp: Path) -> dict[str, Any]:
-    """LENS ÷ GRPO median step time of lensrl's trainer: same model, config, seed and data."""
+    """LENS ÷ GRPO median step time of lensrl's trainer: same model, config, seed and data.
+
+    The headline trains every row in both (``skip_zero_advantage=False``): equal work, so the
+    ratio is the cost of LENS's confidence computation. ``lens_step_overhead_skip`` is the same
+    with the trainer's default skipping: GRPO then skips its all-right and all-wrong groups,
+    while LENS trains on the all-wrong ones, so LENS does more work and costs more."""
     setups = {}
-    for est in ("grpo", "lens"):
-        cfg = train_config(str(tmp / f"overhead_{est}"), estimator=est, prompts=spec["prompts"],
-                           group_size=spec["group_size"], max_new_tokens=spec["max_new_tokens"])
-        setups[est] = (trainer_setup(cfg, spec["model"]), cfg)
+    for skip in (False, True):
+        for est in ("grpo", "lens"):
+            name = est + ("_skip" if skip else "")
+            cfg = train_config(str(tmp / f"overhead_{name}"), estimator=est,
+                               prompts=spec["prompts"], group_size=spec["group_size"],
+                               max_new_tokens=spec["max_new_tokens"], template=spec["template"],
+                               skip_zero_advantage=skip)
+            setups[name] = (trainer_setup(cfg, spec["model"]), cfg)
     try:
         with PeakRSS() as mem:
             rows = interleaved(setups, spec["steps"])
@@ -310,9 +338,15 @@ def lens_step_overhead(spec: dict[str, Any], tmp: Path) -> dict[str, Any]:
     # (same seed; GRPO's zero advantages still go through the loss), so the LENS-specific cost
     # is the scoring difference, reported beside it as a share of the step.
     paired = [a["step_s"] / b["step_s"] for a, b in zip(rows["lens"], rows["grpo"])]
+    paired_skip = [a["step_s"] / b["step_s"]
+                   for a, b in zip(rows["lens_skip"], rows["grpo_skip"])]
     return {
         "lens_step_overhead": statistics.median(paired),
         "per_round_ratios": paired,
+        "lens_step_overhead_skip": statistics.median(paired_skip),
+        "per_round_ratios_skip": paired_skip,
+        "skip_speedup": {est: med[est]["step_s"] / med[est + "_skip"]["step_s"]
+                         for est in ("grpo", "lens")},
         "ratio_of_medians": med["lens"]["step_s"] / med["grpo"]["step_s"],
         "lens_compute_overhead": med["lens"]["compute_s"] / med["grpo"]["compute_s"],
         "lens_scoring_share": (med["lens"]["score_s"] - med["grpo"]["score_s"])
@@ -328,14 +362,16 @@ def lens_step_overhead(spec: dict[str, Any], tmp: Path) -> dict[str, Any]:
 
 def trainer_vs_trl(spec: dict[str, Any], tmp: Path, rate_gflops: float) -> dict[str, Any]:
     """lensrl's and TRL's trained completion tokens per second on the same work, plus
-    lensrl's FLOP-floor ratio. TRL runs first (its own interleaving is impossible: it owns its
-    loop), then lensrl, then TRL again; the TRL rate is the mean of its two runs."""
+    lensrl's FLOP-floor ratio. TRL owns its loop, so the two cannot alternate step by step;
+    they run in A B B A order (TRL, lensrl, lensrl, TRL), and each side's rate is the median of
+    its per-rollout rates (tokens of the rollout ÷ its step time), so one step slowed by the
+    machine does not move the headline."""
     from lensrl.bench_trl import measure_trl_throughput
     from lensrl.policy import parameter_count
 
     P, G, T = spec["prompts"], spec["group_size"], spec["max_new_tokens"]
     cfg = train_config(str(tmp / "throughput"), estimator="lens", prompts=P, group_size=G,
-                       max_new_tokens=T)
+                       max_new_tokens=T, template=spec["template"])
     s = trainer_setup(cfg, spec["model"], fixed_prompts=True)
     prompts = [s.prompt(p) for p in s.sampler.problems]
     params = parameter_count(s.model)
@@ -346,15 +382,22 @@ def trainer_vs_trl(spec: dict[str, Any], tmp: Path, rate_gflops: float) -> dict[
             group_size=G, max_completion_length=T, passes=1, steps=spec["steps"])
 
     trl_runs = [trl()]
+    rows: list[dict[str, float]] = []
     try:
         with PeakRSS() as mem:
-            rows = interleaved({"lensrl": (s, cfg)}, spec["steps"])["lensrl"]
+            for _ in range(2):
+                rows += interleaved({"lensrl": (s, cfg)}, spec["steps"])["lensrl"]
     finally:
         s.verifier.close()
     trl_runs.append(trl())
     med = _median(rows)
-    lens_rate = sum(r["completion_tokens"] for r in rows) / sum(r["compute_s"] for r in rows)
-    trl_rate = statistics.mean(r["trl_tokens_per_s"] for r in trl_runs)
+    lens_rates = [r["completion_tokens"] / r["compute_s"] for r in rows]
+    trl_rates = [x for r in trl_runs for x in r["tokens_per_s_per_rollout"]]
+    lens_rate = statistics.median(lens_rates)
+    trl_rate = statistics.median(trl_rates)
+    pooled_lens = sum(r["completion_tokens"] for r in rows) / sum(r["compute_s"] for r in rows)
+    pooled_trl = (sum(r["trained_tokens"] for r in trl_runs)
+                  / sum(r["seconds"] for r in trl_runs))
     gen_floor = 2 * params * med["generated_tokens"] / (rate_gflops * 1e9)
     upd_floor = 6 * params * med["trained_tokens"] / (rate_gflops * 1e9)
     return {
@@ -362,8 +405,11 @@ def trainer_vs_trl(spec: dict[str, Any], tmp: Path, rate_gflops: float) -> dict[
         "flop_floor_ratio": med["compute_s"] / (gen_floor + upd_floor),
         "lensrl_tokens_per_s": lens_rate,
         "trl_tokens_per_s": trl_rate,
+        "pooled_ratio": pooled_lens / pooled_trl,
+        "lensrl_tokens_per_s_steps": lens_rates,
+        "trl_tokens_per_s_steps": trl_rates,
         "trl_tokens_per_s_runs": [r["trl_tokens_per_s"] for r in trl_runs],
-        "trl_step_s_median": statistics.mean(r["step_s_median"] for r in trl_runs),
+        "trl_step_s_median": statistics.median(x for r in trl_runs for x in r["step_s"]),
         "lensrl_median": med,
         "lensrl_peak_rss_mib": mem.mib,
         "lensrl_peak_rss_total_mib": mem.total_mib,
@@ -373,7 +419,11 @@ def trainer_vs_trl(spec: dict[str, Any], tmp: Path, rate_gflops: float) -> dict[
                   "update_ratio": med["update_s"] / upd_floor},
         "setup": {"model": spec["model"], "params": params, "prompts": P, "group_size": G,
                   "max_new_tokens": T, "passes": 1, "steps": spec["steps"], "dtype": "float32",
-                  "trained_tokens": "completion tokens, once per pass (both sides)"},
+                  "template": spec["template"], "template_text": template_text(spec["template"]),
+                  "prompt_examples": prompts[:2],
+                  "skip_zero_advantage": cfg.algo.skip_zero_advantage,
+                  "trained_tokens": "completion tokens, once per pass (both sides)",
+                  "rate": "median over steps of tokens ÷ step time; order TRL, lensrl ×2, TRL"},
     }
 
 
@@ -386,7 +436,7 @@ def scaling(spec: dict[str, Any], tmp: Path) -> dict[str, Any]:
     rows = []
     for G, T in configs:
         cfg = train_config(str(tmp / f"scale_{G}_{T}"), estimator="lens", prompts=P,
-                           group_size=G, max_new_tokens=T)
+                           group_size=G, max_new_tokens=T, template=spec["template"])
         s = trainer_setup(cfg, spec["model"])
         try:
             with PeakRSS() as mem:
@@ -477,6 +527,7 @@ def _verify_bench(quick: bool) -> dict[str, Any]:
 
 def bench(quick: bool, only: set[str] | None = None) -> dict[str, Any]:
     spec = dict(QUICK if quick else FULL)
+    spec["template_text"] = template_text(spec["template"])
     results: dict[str, Any] = {"quick": quick, "spec": spec, "machine": machine()}
     want = (lambda k: k in only) if only else (lambda k: True)
     rates = [matmul_gflops()]
@@ -499,6 +550,8 @@ def bench(quick: bool, only: set[str] | None = None) -> dict[str, Any]:
     results["matmul_gflops"] = {"runs": rates, "max": max(rates)}
     results["machine"]["load_avg_1m_end"] = machine()["load_avg_1m"]
     results["headline"] = headline(results)
+    # no goal of its own: LENS trains the all-wrong groups GRPO skips (docs/benchmarks.md)
+    results["lens_step_overhead_skip"] = results.get("lens", {}).get("lens_step_overhead_skip")
     return results
 
 
@@ -507,7 +560,7 @@ SECTIONS = ("advantage", "lens", "throughput", "scaling", "trl", "verify")
 
 def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true",
-                   help="smaller model and batches (about 10 minutes on 2 cores)")
+                   help="smaller model and batches (minutes on 2 cores)")
     p.add_argument("--out", type=Path, default=Path("bench/results.json"), help="JSON to write")
     p.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
     p.add_argument("--only", action="append", choices=SECTIONS,
@@ -530,5 +583,9 @@ def run(args: argparse.Namespace) -> int:
         value = "n/a" if h["value"] is None else f"{h['value']:.3f}"
         mark = {True: "ok", False: "MISSED", None: "-"}[h["meets_goal"]]
         print(f"{key:28s} {value:>8s}  goal {h['goal']:8s} {mark}")
+    skip = results.get("lens_step_overhead_skip")
+    if skip is not None:
+        print(f"{'lens_step_overhead_skip':28s} {skip:8.3f}  (no goal: LENS trains all-wrong "
+              "groups that GRPO skips)")
     print(f"wrote {args.out}")
     return 0

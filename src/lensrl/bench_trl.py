@@ -301,9 +301,16 @@ def measure_trl_throughput(
     timed = timer.times[passes:]  # drop the warm-up rollout's steps
     tokens = sum(counts[1:]) * passes
     seconds = sum(timed)
+    # per rollout: its tokens × passes over the time of its passes (robust to one slow step)
+    per_rollout = [
+        counts[1 + i] * passes / sum(timed[i * passes : (i + 1) * passes])
+        for i in range(len(timed) // passes)
+    ]
     return {
         "framework": "trl",
         "trl_tokens_per_s": tokens / seconds,
+        "tokens_per_s_per_rollout": per_rollout,
+        "step_s": timed,
         "trained_tokens": tokens,
         "seconds": seconds,
         "step_s_median": statistics.median(timed),
