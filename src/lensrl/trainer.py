@@ -312,7 +312,9 @@ def _checkpoint(s: Setup, cfg: TrainConfig, run_dir: Path, step: int) -> None:
 
 # --- helpers --------------------------------------------------------------------------------
 
-RESUMABLE_CHANGES = {("run", "steps"), ("run", "progress"), ("run", "checkpoint_every")}
+# skip_zero_advantage changes no weight (only which rows run), so a resume may toggle it.
+RESUMABLE_CHANGES = {("run", "steps"), ("run", "progress"), ("run", "checkpoint_every"),
+                     ("algo", "skip_zero_advantage")}
 
 
 def _prepare_run_dir(cfg: TrainConfig, run_dir: Path, resume: bool) -> TrainConfig:
