@@ -27,7 +27,13 @@ from lensrl.checkpoint import (
     set_rng_state,
 )
 from lensrl.config import ConfigError, TrainConfig
-from lensrl.core import compute_advantages, group_diagnostics, policy_loss, sequence_mean_logprob
+from lensrl.core import (
+    compute_advantages,
+    group_diagnostics,
+    group_stats,
+    policy_loss,
+    sequence_mean_logprob,
+)
 from lensrl.policy import token_logprobs
 from lensrl.rollout import Rollout, generate
 from lensrl.runlog import RunLog, atomic_write_text, truncate_after_step
@@ -360,10 +366,8 @@ def _maybe_resume(s: Setup, run_dir: Path) -> int:
 
 
 def _mixed_groups(correct: Tensor, G: int) -> Tensor:
-    r = correct.reshape(-1, G)
-    judged = ~torch.isnan(r)
-    right = torch.nan_to_num(r).sum(-1)
-    return (right > 0) & (right < judged.sum(-1))
+    """``(P,)`` bool: groups with a right and a wrong judged sample (group types live in core)."""
+    return group_stats(correct, torch.zeros_like(correct), group_size=G).mixed
 
 
 def _select_groups(
