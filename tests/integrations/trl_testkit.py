@@ -12,22 +12,16 @@ os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 
 import torch
 from datasets import Dataset
-from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
+from lensrl.policy import SPECIAL_TOKENS, build_char_tokenizer
+
 CHARS = string.digits + "+=? abcdefghij"
-SPECIALS = ["<pad>", "<eos>", "<unk>"]
 
 
 def tiny_tokenizer() -> PreTrainedTokenizerFast:
-    """Character-level tokenizer: one token per character, plus pad / eos / unk."""
-    vocab = {tok: i for i, tok in enumerate(SPECIALS + list(CHARS))}
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
-    tok.decoder = decoders.Fuse()
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok, pad_token="<pad>", eos_token="<eos>", unk_token="<unk>"
-    )
+    """Character-level tokenizer: one token per character, plus the special tokens."""
+    return build_char_tokenizer(CHARS)
 
 
 def tiny_model(tokenizer: PreTrainedTokenizerFast, seed: int = 0, hidden: int = 32) -> Any:
@@ -92,8 +86,10 @@ def config_kwargs(**overrides: Any) -> dict[str, Any]:
         seed=0,
         disable_tqdm=True,
         dataloader_num_workers=0,
-        # The untrained model must not sample pad / unk, so that `!= pad` finds a completion's tokens.
-        generation_kwargs={"suppress_tokens": [SPECIALS.index("<pad>"), SPECIALS.index("<unk>")]},
+        # The untrained model must not sample pad / unk / bos, so that `!= pad` finds a
+        # completion's tokens (build_char_tokenizer puts SPECIAL_TOKENS first, in order).
+        generation_kwargs={"suppress_tokens": [SPECIAL_TOKENS.index(t)
+                                               for t in ("<pad>", "<unk>", "<bos>")]},
     )
     kwargs.update(overrides)
     return kwargs
