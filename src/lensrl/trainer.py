@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from lensrl.batching import plan_micro_batches, trim, trim_completion
 from lensrl.checkpoint import (
     latest_checkpoint,
     load_trainer_state,
@@ -208,12 +209,15 @@ def _update(
     ``micro_batch``, and each micro-batch keeps its share of the normaliser computed from ALL
     rows of the update, so the gradient is the same up to float summation order. An update
     with no trained row still steps the optimizer, with zero gradients, exactly as before
-    (AdamW's moments and step count advance the same way)."""
+    (AdamW's moments and step count advance the same way). Micro-batches hold rows of similar
+    length without the columns that are padding in all of them (lensrl.batching): the same
+    values again, at a fraction of the padded cost."""
     ro, a, G = batch.rollout, cfg.algo, cfg.rollout.samples_per_prompt
     n_rows = batch.correct.shape[0]
     rows_per_update = a.prompts_per_update * G
-    T = ro.completion_ids.shape[1]
+    Lp = ro.prompt_ids.shape[1]
     input_ids, attention = ro.input_ids, ro.attention_mask
+    prompt_len, completion_len = ro.prompt_mask.sum(-1), ro.completion_mask.sum(-1)
     skip_zero = a.skip_zero_advantage and a.kl_coef == 0 and s.ref_model is None
     adv_rows = batch.advantages if batch.advantages.dim() == 1 else batch.advantages.abs().amax(-1)
     totals: dict[str, list[float]] = {}
@@ -230,22 +234,26 @@ def _update(
         s.optimizer.zero_grad(set_to_none=True)
         parts: dict[str, float] = {"loss/policy": 0.0}
         trained_share = 0.0
-        for mb in trained.split(a.micro_batch) if len(trained) else ():
-            lp = token_logprobs(s.model, input_ids[mb], attention[mb], T,
+        # rows of similar length together, columns that are padding for all of them dropped
+        for mb in plan_micro_batches(trained, prompt_len, completion_len, a.micro_batch):
+            ids, mask = trim(input_ids, mb, Lp), trim(attention, mb, Lp)
+            lp = token_logprobs(s.model, ids, mask, mb.completion_len,
                                 temperature=cfg.rollout.temperature)
             ref = None
             if s.ref_model is not None:
                 with torch.no_grad():
-                    ref = token_logprobs(s.ref_model, input_ids[mb], attention[mb], T,
+                    ref = token_logprobs(s.ref_model, ids, mask, mb.completion_len,
                                          temperature=cfg.rollout.temperature)
+            completion_mask = trim_completion(ro.completion_mask, mb)
             loss, m = policy_loss(
-                lp, batch.old_logprobs[mb], batch.advantages[mb], ro.completion_mask[mb],
+                lp, trim_completion(batch.old_logprobs, mb),
+                trim_completion(batch.advantages, mb), completion_mask,
                 clip_low=a.clip_low, clip_high=a.clip_high, aggregation=a.aggregation,
                 kl_coef=a.kl_coef, ref_logprobs=ref, norm_tokens=cfg.rollout.max_new_tokens,
             )
             # weight each micro-batch by its share of the update's normaliser (all its rows)
-            share = (float(ro.completion_mask[mb].sum()) / tokens if a.aggregation == "token_mean"
-                     else len(mb) / len(rows))
+            share = (float(completion_mask.sum()) / tokens if a.aggregation == "token_mean"
+                     else len(mb.rows) / len(rows))
             (loss * share).backward()
             trained_share += share
             for k, v in m.items():

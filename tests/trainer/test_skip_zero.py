@@ -65,6 +65,10 @@ def _params_after(s, cfg: TrainConfig, batch: ScoredBatch, skip: bool, updates: 
     return [p.detach().clone() for p in s.model.parameters()], s.optimizer, metrics
 
 
+def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).norm() / b.norm().clamp(min=1e-30))
+
+
 @pytest.mark.parametrize("aggregation", ["seq_mean_token_mean", "token_mean",
                                          "seq_mean_token_sum_norm"])
 @pytest.mark.parametrize("micro_batch", [8, 3])
@@ -82,13 +86,17 @@ def test_same_weights_with_and_without_skipping(tmp_path, aggregation, micro_bat
         s.verifier.close()
     start = list(s.model.parameters())
     assert any(not torch.equal(a, b) for a, b in zip(off, start))  # the step moved the weights
-    for a, b in zip(on, off):
-        assert torch.allclose(a, b, rtol=1e-5, atol=1e-7)
+    # Skipping changes which rows share a micro-batch and how they are trimmed, hence the float
+    # summation order: compare as norm-relative differences (a wrong share or a lost row would
+    # be off by O(1)). AdamW divides by sqrt(v), which magnifies round-off in near-zero
+    # gradient entries, so the weight steps get a looser bound than the moments.
+    for a, b, w0 in zip(on, off, start):
+        assert _rel(a - w0, b - w0) < 1e-3
     for p_on, p_off in zip(opt_on.param_groups[0]["params"], opt_off.param_groups[0]["params"]):
         st_on, st_off = opt_on.state[p_on], opt_off.state[p_off]
         assert float(st_on["step"]) == float(st_off["step"]) == 4.0  # 2 updates × 2 steps
-        assert torch.allclose(st_on["exp_avg"], st_off["exp_avg"], rtol=1e-5, atol=1e-9)
-        assert torch.allclose(st_on["exp_avg_sq"], st_off["exp_avg_sq"], rtol=1e-4, atol=1e-12)
+        assert _rel(st_on["exp_avg"], st_off["exp_avg"]) < 1e-4
+        assert _rel(st_on["exp_avg_sq"], st_off["exp_avg_sq"]) < 1e-4
     for a, b in zip(m_on, m_off):
         assert a["loss/policy"] == pytest.approx(b["loss/policy"], abs=1e-7)
         assert a["grad/norm"] == pytest.approx(b["grad/norm"], rel=1e-4)
