@@ -18,6 +18,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from lensrl.decode import make_decoder
+
 
 @dataclass(frozen=True)
 class Rollout:
@@ -95,9 +97,11 @@ def generate(
     """Sample ``samples_per_prompt`` completions for each prompt; see :class:`Rollout`.
 
     Speed without changing what is sampled (docs/benchmarks.md):
-    each prompt is prefilled once and its KV cache repeated G times; rows that emitted EOS
-    are dropped from the cache and the batch (they would only sample padding); and the draw
-    is still made over all N rows, so the generator's stream is the same as with no pruning.
+    each prompt is prefilled once and its KV cache repeated G times; a Llama decodes with
+    :class:`lensrl.decode.LlamaDecoder` (the model's own step without the per-layer module
+    machinery); rows that emitted EOS are dropped from the cache and the batch (they would
+    only sample padding); and the draw is still made over all N rows, so the generator's
+    stream is the same as with no pruning.
     """
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
@@ -136,58 +140,6 @@ def generate(
     )
 
 
-def _buffered_layer_class() -> type:
-    """A ``DynamicLayer`` that appends into a buffer with spare room instead of concatenating.
-
-    ``DynamicLayer.update`` does ``torch.cat`` per token and layer, copying the whole cache each
-    step (a third of the sampling time on small models); here each step writes one slot and the
-    buffer doubles when full. Attention sees ``keys``/``values`` as views of the filled part:
-    the same values, so the same logits.
-    """
-    from transformers.cache_utils import DynamicLayer
-
-    class BufferedLayer(DynamicLayer):  # type: ignore[misc]
-        length = 0
-
-        def update(self, key_states: Tensor, value_states: Tensor, *args: Any, **kwargs: Any
-                   ) -> tuple[Tensor, Tensor]:
-            if not self.is_initialized:
-                self.lazy_initialization(key_states, value_states)
-                self._rebuffer(key_states, value_states, spare=key_states.shape[-2])
-                return self.keys, self.values
-            end = self.length + key_states.shape[-2]
-            if end > self._k.shape[-2]:
-                self._rebuffer(self.keys, self.values, spare=end)
-            self._k[..., self.length : end, :] = key_states
-            self._v[..., self.length : end, :] = value_states
-            self._set_length(end)
-            return self.keys, self.values
-
-        def batch_repeat_interleave(self, repeats: int) -> None:
-            super().batch_repeat_interleave(repeats)
-            self._rebuffer(self.keys, self.values, spare=self.length)
-
-        def batch_select_indices(self, indices: Tensor) -> None:
-            super().batch_select_indices(indices)
-            self._rebuffer(self.keys, self.values, spare=self.length)
-
-        def _rebuffer(self, keys: Tensor, values: Tensor, spare: int) -> None:
-            """Copy ``(B, H, L, D)`` keys and values into buffers with ``spare`` free slots."""
-            b, h, length, d = keys.shape
-            self._k = keys.new_empty((b, h, length + max(spare, 16), d))
-            self._v = values.new_empty((b, h, length + max(spare, 16), values.shape[-1]))
-            self._k[..., :length, :] = keys
-            self._v[..., :length, :] = values
-            self._set_length(length)
-
-        def _set_length(self, length: int) -> None:
-            self.length = length
-            self.keys = self._k[..., :length, :]
-            self.values = self._v[..., :length, :]
-
-    return BufferedLayer
-
-
 # Drop finished rows from the cache once they are at least this share of the cached rows:
 # each drop copies the cache, so a few finished rows ride along until enough have piled up.
 PRUNE_FRACTION = 0.125
@@ -207,18 +159,10 @@ def _sample_loop(
 ) -> tuple[list[Tensor], list[Tensor]]:
     """The decoding loop: per step, ``(N,)`` sampled tokens and their log-probs (pad / 0 once
     a row is done). ``ids``/``mask`` are the ``(P, Lp)`` prompts, each prefilled once."""
-    from transformers import DynamicCache
-
     n = ids.shape[0] * G
-    cache = DynamicCache()  # lazily one full-attention layer per model layer, as before...
-    cache.layer_class_to_replicate = _buffered_layer_class()  # ...that appends in place
+    decoder = make_decoder(model)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    logits = model(
-        input_ids=ids, attention_mask=mask, position_ids=positions,
-        past_key_values=cache, use_cache=True, logits_to_keep=1,
-    ).logits[:, -1].float()  # (P, V)
-    cache.batch_repeat_interleave(G)
-    logits = logits.repeat_interleave(G, 0)  # (N, V)
+    logits = decoder.prefill(ids, mask, positions, G).float()  # (N, V)
     attention = mask.repeat_interleave(G, 0)  # (n_live, Lp + t): rows still in the cache
     next_pos = positions[:, -1:].repeat_interleave(G, 0) + 1  # (n_live, 1)
     live = torch.arange(n, device=ids.device)  # (n_live,) row index of each cached row
@@ -240,13 +184,10 @@ def _sample_loop(
         n_finished = int(finished.sum())
         if n_finished and n_finished >= PRUNE_FRACTION * live.numel():
             keep = torch.nonzero(~finished).squeeze(-1)
-            cache.batch_select_indices(keep)
+            decoder.select(keep)
             live, attention, next_pos = live[keep], attention[keep], next_pos[keep]
         attention = torch.cat([attention, attention.new_ones((live.numel(), 1))], dim=1)
-        logits = model(
-            input_ids=tok[live, None], attention_mask=attention, position_ids=next_pos,
-            past_key_values=cache, use_cache=True,
-        ).logits[:, -1].float()  # (n_live, V)
+        logits = decoder.step(tok[live], attention, next_pos).float()  # (n_live, V)
         next_pos = next_pos + 1
         if live.numel() == n:
             full = logits
