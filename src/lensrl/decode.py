@@ -167,7 +167,7 @@ class LlamaDecoder:
             self.values[i][:, :, t] = F.linear(h, a.v_proj.weight).view(n, Hkv, D)
             o = F.scaled_dot_product_attention(
                 q[:, :, None], self.keys[i][:, :, : t + 1], self.values[i][:, :, : t + 1],
-                attn_mask=mask, scale=a.scaling, enable_gqa=H != Hkv,
+                attn_mask=mask, scale=a.scaling, enable_gqa=Hkv != H,
             )  # (n, H, 1, D)
             x = x + F.linear(o.reshape(n, H * D), a.o_proj.weight)
             h = self._rms_norm(x, layer.post_attention_layernorm)
