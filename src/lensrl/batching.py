@@ -15,6 +15,7 @@ Shapes: ``N`` rows of the rollout, ``R`` rows to train (a subset), ``Lp`` prompt
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -102,3 +103,73 @@ def trim_completion(x: Tensor, mb: MicroBatch) -> Tensor:
     """``(r, T_c)`` of a ``(N, T)`` completion tensor, or ``(r,)`` of an ``(N,)`` one."""
     x = x[mb.rows]
     return x[:, : mb.completion_len] if x.dim() == 2 else x
+
+
+# Model types whose forward accepts a DynamicCache built from tensors and differentiates through
+# it (tests/trainer/test_batching.py checks the gradients on Llama).
+PREFIX_MODEL_TYPES = ("llama",)
+
+
+def can_share_prefix(model: Any) -> bool:
+    return getattr(getattr(model, "config", None), "model_type", None) in PREFIX_MODEL_TYPES
+
+
+class SharedPrefix:
+    """The prompts of one update run through the model once, not once per sample.
+
+    The G samples of a prompt share its tokens, and a causal model's activations on them do
+    not depend on what follows, so the prompt (all but its last token) is run once per prompt
+    with gradient, and each micro-batch attends to its rows' prompt keys and values as a KV
+    cache. The gradient through the shared keys and values is the sum of the rows' gradients,
+    which is what running every row in full gives. Micro-batches backpropagate into detached
+    copies of the prompt cache; :meth:`backward` then sends the summed gradient through the
+    prompt forward once.
+
+    Shapes: ``g`` prompts, ``Lp`` prompt columns (left-padded), ``r`` rows of a micro-batch.
+    """
+
+    def __init__(self, model: Any, prompt_ids: Tensor, prompt_mask: Tensor, groups: Tensor
+                 ) -> None:
+        """``prompt_ids``, ``prompt_mask``: ``(g, Lp)``; ``groups``: ``(g,)`` sorted group ids
+        (row // G) of those prompts."""
+        from transformers import DynamicCache
+
+        self.model, self.groups = model, groups
+        mask = prompt_mask[:, :-1]
+        positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
+        cache = DynamicCache()
+        model(input_ids=prompt_ids[:, :-1], attention_mask=mask, position_ids=positions,
+              past_key_values=cache, use_cache=True, logits_to_keep=1)
+        self.kv = [t for layer in cache.layers for t in (layer.keys, layer.values)]
+        self.leaves = [t.detach().requires_grad_() for t in self.kv]
+
+    def logprobs(self, mb: MicroBatch, ids: Tensor, mask: Tensor, group_size: int,
+                 temperature: float = 1.0) -> Tensor:
+        """``(r, T_c)`` log-probs of ``mb``'s completions, like ``token_logprobs`` on the
+        trimmed ``(r, prompt_len + T_c)`` ``ids``/``mask`` (see :func:`trim`)."""
+        from transformers import DynamicCache
+
+        prefix = mb.prompt_len - 1  # prompt columns taken from the cache
+        if prefix == 0:  # one-token prompts: nothing to share
+            from lensrl.policy import token_logprobs
+
+            return token_logprobs(self.model, ids, mask, mb.completion_len,
+                                  temperature=temperature)
+        index = torch.searchsorted(self.groups, mb.rows.to(self.groups.device) // group_size)
+        kv = [t.index_select(0, index)[:, :, t.shape[2] - prefix :] for t in self.leaves]
+        cache = DynamicCache(ddp_cache_data=list(zip(kv[::2], kv[1::2])))
+        positions = (mask.long().cumsum(-1) - 1).clamp(min=0)[:, prefix:]
+        logits = self.model(
+            input_ids=ids[:, prefix:], attention_mask=mask, position_ids=positions,
+            past_key_values=cache, use_cache=True,
+        ).logits[:, :-1].float()  # (r, T_c, V): the last prompt token predicts the first
+        if temperature != 1.0:
+            logits = logits / temperature
+        targets = ids[:, -mb.completion_len :]
+        return logits.log_softmax(-1).gather(-1, targets[..., None]).squeeze(-1)
+
+    def backward(self) -> None:
+        """Send the micro-batches' gradients on the prompt cache through the prompt forward."""
+        pairs = [(t, leaf.grad) for t, leaf in zip(self.kv, self.leaves) if leaf.grad is not None]
+        if pairs:
+            torch.autograd.backward([t for t, _ in pairs], [g for _, g in pairs])

@@ -19,7 +19,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from lensrl.batching import plan_micro_batches, trim, trim_completion
+from lensrl.batching import (
+    SharedPrefix,
+    can_share_prefix,
+    plan_micro_batches,
+    trim,
+    trim_completion,
+)
 from lensrl.checkpoint import (
     latest_checkpoint,
     load_trainer_state,
@@ -219,6 +225,7 @@ def _update(
     input_ids, attention = ro.input_ids, ro.attention_mask
     prompt_len, completion_len = ro.prompt_mask.sum(-1), ro.completion_mask.sum(-1)
     skip_zero = a.skip_zero_advantage and a.kl_coef == 0 and s.ref_model is None
+    share_prefix = a.share_prompt_prefix and G > 1 and Lp > 1 and can_share_prefix(s.model)
     adv_rows = batch.advantages if batch.advantages.dim() == 1 else batch.advantages.abs().amax(-1)
     totals: dict[str, list[float]] = {}
     skipped = 0
@@ -234,11 +241,19 @@ def _update(
         s.optimizer.zero_grad(set_to_none=True)
         parts: dict[str, float] = {"loss/policy": 0.0}
         trained_share = 0.0
+        shared = None
+        if share_prefix and len(trained):
+            groups = torch.unique(trained // G)  # prompts with a row to train, sorted
+            shared = SharedPrefix(s.model, ro.prompt_ids[groups * G], ro.prompt_mask[groups * G],
+                                  groups)
         # rows of similar length together, columns that are padding for all of them dropped
         for mb in plan_micro_batches(trained, prompt_len, completion_len, a.micro_batch):
             ids, mask = trim(input_ids, mb, Lp), trim(attention, mb, Lp)
-            lp = token_logprobs(s.model, ids, mask, mb.completion_len,
-                                temperature=cfg.rollout.temperature)
+            if shared is not None:
+                lp = shared.logprobs(mb, ids, mask, G, temperature=cfg.rollout.temperature)
+            else:
+                lp = token_logprobs(s.model, ids, mask, mb.completion_len,
+                                    temperature=cfg.rollout.temperature)
             ref = None
             if s.ref_model is not None:
                 with torch.no_grad():
@@ -258,6 +273,8 @@ def _update(
             trained_share += share
             for k, v in m.items():
                 parts[k] = parts.get(k, 0.0) + v * share
+        if shared is not None:
+            shared.backward()  # the micro-batches' gradient through the shared prompts
         if len(trained) < len(rows):
             # per-row metrics: a mean over the trained rows (the loss is already the update's)
             for k in _ROW_METRICS:
@@ -326,9 +343,10 @@ def _checkpoint(s: Setup, cfg: TrainConfig, run_dir: Path, step: int) -> None:
 
 # --- helpers --------------------------------------------------------------------------------
 
-# skip_zero_advantage changes no weight (only which rows run), so a resume may toggle it.
+# skip_zero_advantage and share_prompt_prefix change no weight (only how the update runs), so
+# a resume may toggle them.
 RESUMABLE_CHANGES = {("run", "steps"), ("run", "progress"), ("run", "checkpoint_every"),
-                     ("algo", "skip_zero_advantage")}
+                     ("algo", "skip_zero_advantage"), ("algo", "share_prompt_prefix")}
 
 
 def _prepare_run_dir(cfg: TrainConfig, run_dir: Path, resume: bool) -> TrainConfig:

@@ -123,8 +123,9 @@ def test_update_with_no_nonzero_row_still_steps_adamw(tmp_path):
 
 def test_skipping_is_not_slower(tmp_path):
     """GRPO on the smoke preset with most rows at advantage 0: skipping does fewer forward
-    rows, and the update is not slower (best of several, generous margin for a shared CPU)."""
-    cfg = _config(tmp_path, micro_batch=2)
+    rows, and the update is not slower (best of several, generous margin for a shared CPU).
+    Without prompt sharing, so that every forward is one of the rows'."""
+    cfg = _config(tmp_path, micro_batch=2, share_prompt_prefix=False)
     s = build_setup(cfg)
     try:
         batch = _batch(s, cfg, MIXED_THEN_NONE)
