@@ -457,6 +457,67 @@ def scaling(spec: dict[str, Any], tmp: Path) -> dict[str, Any]:
     }
 
 
+def speedups(spec: dict[str, Any], tmp: Path) -> dict[str, Any]:
+    """What each of the trainer's exact savings buys, on the throughput configuration.
+
+    The update (``_update`` on the same rollouts, LENS, every row trained) with: the whole
+    update as one padded micro-batch (``padded``, how it ran before); micro-batches of rows
+    sorted by length with padding columns trimmed (``sorted_trimmed``); plus the shared prompt
+    prefix (``shared_prefix``, the default). The rollout with the model's ``forward`` per decode
+    step (``hf_forward``) against the Llama step (``llama_step``, the default), same draws.
+    Variants alternate within each round; medians and ratios to the first variant."""
+    import lensrl.batching
+    from lensrl import decode, rollout
+    from lensrl.trainer import _collect, _score, _update
+
+    P, G, T = spec["prompts"], spec["group_size"], spec["max_new_tokens"]
+    cfg = train_config(str(tmp / "speedups"), estimator="lens", prompts=P, group_size=G,
+                       max_new_tokens=T, template=spec["template"])
+    s = trainer_setup(cfg, spec["model"], fixed_prompts=True)
+    try:
+        batches = [_score(s, cfg, _collect(s, cfg)[0]) for _ in range(4)]
+    finally:
+        s.verifier.close()
+    prompts = [s.prompt(p) for p in s.sampler.problems]
+    no_share = dataclasses.replace(cfg, algo=dataclasses.replace(cfg.algo,
+                                                                 share_prompt_prefix=False))
+    update_variants = {"padded": (no_share, 10**9), "sorted_trimmed": (no_share, None),
+                       "shared_prefix": (cfg, None)}
+    decoders = {"hf_forward": decode.HFDecoder, "llama_step": decode.make_decoder}
+    times: dict[str, list[float]] = {k: [] for k in [*update_variants, *decoders]}
+    default_cost = lensrl.batching.CALL_COST_POSITIONS
+    original_decoder = rollout.make_decoder
+    try:
+        for r in range(spec["steps"]):
+            order = list(update_variants) if r % 2 == 0 else list(update_variants)[::-1]
+            for name in order:
+                c, cost = update_variants[name]
+                lensrl.batching.CALL_COST_POSITIONS = default_cost if cost is None else cost
+                batch = batches[r % len(batches)]
+                t = time.perf_counter()
+                _update(s, c, batch, 0)
+                times[name].append(time.perf_counter() - t)
+            lensrl.batching.CALL_COST_POSITIONS = default_cost
+            for name in list(decoders) if r % 2 == 0 else list(decoders)[::-1]:
+                rollout.make_decoder = decoders[name]  # type: ignore[assignment]
+                generator = torch.Generator().manual_seed(r)
+                t = time.perf_counter()
+                rollout.generate(s.model, s.tokenizer, prompts, samples_per_prompt=G,
+                                 max_new_tokens=T, generator=generator)
+                times[name].append(time.perf_counter() - t)
+    finally:
+        lensrl.batching.CALL_COST_POSITIONS = default_cost
+        rollout.make_decoder = original_decoder
+    med = {k: statistics.median(v) for k, v in times.items()}
+    return {
+        "update_s": {k: med[k] for k in update_variants},
+        "update_speedup": {k: med["padded"] / med[k] for k in update_variants},
+        "rollout_s": {k: med[k] for k in decoders},
+        "rollout_speedup": med["hf_forward"] / med["llama_step"],
+        "rounds": spec["steps"],
+    }
+
+
 # --- the command ----------------------------------------------------------------------------
 
 
@@ -542,6 +603,8 @@ def bench(quick: bool, only: set[str] | None = None) -> dict[str, Any]:
             _section(results, "throughput", lambda: trainer_vs_trl(spec, Path(tmp), max(rates)))
         if want("scaling"):
             _section(results, "scaling", lambda: scaling(spec, Path(tmp)))
+        if want("speedups"):
+            _section(results, "speedups", lambda: speedups(spec, Path(tmp)))
     if want("trl"):
         _section(results, "trl", lambda: _trl_overhead(quick))
     if want("verify"):
@@ -555,7 +618,7 @@ def bench(quick: bool, only: set[str] | None = None) -> dict[str, Any]:
     return results
 
 
-SECTIONS = ("advantage", "lens", "throughput", "scaling", "trl", "verify")
+SECTIONS = ("advantage", "lens", "throughput", "scaling", "speedups", "trl", "verify")
 
 
 def configure_parser(p: argparse.ArgumentParser) -> None:
