@@ -147,6 +147,50 @@ def test_parity_under_trl_options(options: dict[str, Any], tmp_path: Path) -> No
     torch.testing.assert_close(out["advantages"], _expected(record), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize(
+    ("options", "trl_computes"),
+    [
+        pytest.param({}, False, id="default"),
+        pytest.param({"temperature": 0.7}, False, id="temperature"),
+        pytest.param({"top_p": 0.9, "top_k": 5}, False, id="top_p_top_k"),
+        pytest.param({"steps_per_generation": 2, "per_device_train_batch_size": 8,
+                      "max_steps": 2}, True, id="buffered"),  # TRL computes π_old itself
+    ],
+)
+def test_confidence_from_the_sampler_or_one_forward(
+    options: dict[str, Any], trl_computes: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On-policy TRL computes no π_old: the adapter records it from ``generate``'s own logits
+    (before top-k / top-p / suppressed tokens, which change how a token is drawn, not π_old's
+    probability of it), with no extra forward. Buffered TRL computes π_old itself. Either way
+    the confidence equals an independent forward at T."""
+    forwards: list[bool] = []
+    parent = LensGRPOTrainer._get_per_token_logps_and_entropies
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
+        forwards.append(torch.is_grad_enabled())
+        return parent(self, *args, **kwargs)
+
+    monkeypatch.setattr(LensGRPOTrainer, "_get_per_token_logps_and_entropies", counting)
+    temperature = options.get("temperature", 1.0)
+
+    class Checker(Recorder):
+        def _local_mean_logprob(self, out: dict[str, Any], mode: str) -> torch.Tensor:
+            assert self._lens_sampled_logps is not None  # recorded during generate
+            assert ("old_per_token_logps" in out) == trl_computes
+            got = super()._local_mean_logprob(out, mode)
+            want = reference_mean_logprob(self.model, out, temperature=temperature)
+            torch.testing.assert_close(got, want, rtol=0, atol=2e-5)
+            self.records.append({"checked": True})
+            return got
+
+    trainer = _train(contains_one, trainer_cls=Checker, **options)
+    assert any(r.get("checked") for r in trainer.records)
+    generations = sum(1 for r in trainer.records if r.get("checked"))
+    # no-grad forwards: none of the adapter's own; TRL's π_old when it buffers
+    assert forwards.count(False) == (generations if trl_computes else 0)
+
+
 def test_only_the_correctness_reward_shapes_advantages() -> None:
     with pytest.warns(UserWarning, match="length_bonus"):
         trainer = _train([length_bonus, contains_one], lens_correctness_reward="contains_one")

@@ -159,9 +159,13 @@ class LensGRPOTrainer(GRPOTrainer):
       rewards from ``_generate_and_score_completions``.
     - ``_generate_and_score_completions``: calls TRL's, then
       1. takes π_old per-token log-probs: TRL's ``old_per_token_logps`` when it computed them
-         (off-policy buffering, vLLM), otherwise one extra no-grad forward pass through
-         ``_get_per_token_logps_and_entropies`` — at generation time, so the confidence is
-         π_old's for every iteration of ``num_iterations`` and every buffered step. Under
+         (off-policy buffering, vLLM); else the policy's log-probs of the sampled tokens,
+         recorded from the logits of ``generate``'s own forward calls
+         (``_generate_single_turn``, :class:`_SampledLogprobs`) where TRL runs ``generate``
+         in this process (:meth:`_can_record_sampling`); otherwise one extra no-grad forward
+         pass through ``_get_per_token_logps_and_entropies``. All three are
+         taken at generation time, so the confidence is π_old's for every iteration of
+         ``num_iterations`` and every buffered step. Under
          ``mask_truncated_completions`` TRL zeroed the mask *and the attention* of truncated
          completions; LENS still scores them (they stay in their group's statistics, as in
          TRL), so their confidence is taken over their real tokens with full attention;
@@ -192,6 +196,7 @@ class LensGRPOTrainer(GRPOTrainer):
         super().__init__(model, reward_funcs, args, **kwargs)
         self._lens_correct_index = self._resolve_correctness(self.reward_func_names)
         self._lens_rewards_per_func: torch.Tensor | None = None
+        self._lens_sampled_logps: torch.Tensor | None = None  # (B, steps) from generate
 
     def _resolve_correctness(self, names: Sequence[str]) -> int:
         wanted = self.args.lens_correctness_reward
@@ -225,6 +230,50 @@ class LensGRPOTrainer(GRPOTrainer):
         )
         self._lens_rewards_per_func = rewards_per_func  # (N_global, n_funcs), gathered
         return rewards_per_func
+
+    def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations,  # type: ignore[no-untyped-def]
+                              has_tool_images=False):
+        """TRL's, recording π_old's log-prob of every sampled token from ``generate``'s own
+        forward calls (no extra forward pass)."""
+        self._lens_sampled_logps = None
+        if not self._can_record_sampling():
+            return super()._generate_single_turn(prompt_ids, images, multimodal_fields,
+                                                 num_generations, has_tool_images)
+        record = _SampledLogprobs(self.temperature)
+        model = self.accelerator.unwrap_model(self.model_wrapped)
+        forward = model.forward
+
+        def recording_forward(*args: Any, **kwargs: Any) -> Any:
+            out = forward(*args, **kwargs)
+            record.step(kwargs["input_ids"], out.logits[:, -1])
+            return out
+
+        # generate's calls only; put back below (TRL may have set its own instance forward)
+        own = model.__dict__.get("forward")
+        model.forward = recording_forward
+        try:
+            result = super()._generate_single_turn(prompt_ids, images, multimodal_fields,
+                                                   num_generations, has_tool_images)
+        finally:
+            if own is None:
+                del model.forward
+            else:
+                model.forward = own
+        self._lens_sampled_logps = record.logps(result[0])
+        return result
+
+    def _can_record_sampling(self) -> bool:
+        """True when TRL samples with ``model.generate`` on the unwrapped model in this
+        process, in one turn of text: not vLLM or continuous batching, no tools, no images, no
+        DeepSpeed or FSDP sharding (there ``generate`` runs on another object)."""
+        return bool(
+            not self.use_vllm
+            and not self.use_transformers_continuous_batching
+            and not self.tools
+            and not self._is_vlm
+            and not self.is_deepspeed_enabled
+            and not self.is_fsdp_enabled
+        )
 
     def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
         return self._apply_lens(super()._generate_and_score_completions(inputs))
@@ -290,6 +339,12 @@ class LensGRPOTrainer(GRPOTrainer):
             raw = (positions <= last).to(completion_mask.dtype)  # (B, T)
             attention = torch.where(truncated[:, None], raw, completion_mask)
         token_logps = out.get("old_per_token_logps")
+        sampled, self._lens_sampled_logps = self._lens_sampled_logps, None
+        if token_logps is None and sampled is not None and sampled.shape[0] == len(attention):
+            width = completion_ids.size(1)
+            # the sampler's (B, steps) log-probs; TRL's completions may be padded wider
+            token_logps = torch.nn.functional.pad(sampled, (0, max(0, width - sampled.shape[1])))
+            token_logps = token_logps[:, :width].to(completion_ids.device)
         recompute = token_logps is None
         if not recompute and self.mask_truncated_completions:
             # Decided on every rank together: under ZeRO-3 a forward pass is collective.
@@ -319,6 +374,41 @@ class LensGRPOTrainer(GRPOTrainer):
         if "tool_mask" in out:  # tool outputs are not the policy's tokens
             mask = torch.where(truncated[:, None], attention, attention * out["tool_mask"])
         return sequence_mean_logprob(token_logps.float(), mask)
+
+
+class _SampledLogprobs:
+    """Records log softmax(logits / T) of each token ``generate`` samples, from the model's raw
+    logits (before any logits processor: π_old is the policy's probability of the token,
+    however it was sampled, as TRL's own forward pass computes it).
+
+    :meth:`step` sees each forward call of ``generate``: its ``input_ids`` end with the token
+    sampled from the previous call's logits (the first call is the prompt); :meth:`logps`
+    takes the last one from the completions. Rows that have finished record padding, which
+    the mask drops.
+    """
+
+    def __init__(self, temperature: float) -> None:
+        self.temperature = temperature
+        self.previous: torch.Tensor | None = None  # (B, V) log-probs of the last call
+        self.steps: list[torch.Tensor] = []  # (B,) per sampled token
+
+    def step(self, input_ids: torch.Tensor, logits: torch.Tensor) -> None:
+        self._take(input_ids[:, -1])
+        self.previous = (logits.float() / self.temperature).log_softmax(-1)
+
+    def _take(self, tokens: torch.Tensor) -> None:
+        if self.previous is not None:
+            self.steps.append(self.previous.gather(-1, tokens[:, None]).squeeze(-1))
+
+    def logps(self, completions: Sequence[Sequence[int]]) -> torch.Tensor | None:
+        """``(B, S)`` for ``S`` sampled tokens. The last step's token had no forward call after
+        it: it is the last token of the completions that ran ``S`` tokens long."""
+        if self.previous is None:
+            return None
+        width = len(self.steps) + 1
+        last = [c[width - 1] if len(c) >= width else 0 for c in completions]
+        self._take(torch.tensor(last, device=self.previous.device))
+        return torch.stack(self.steps, 1)
 
 
 def accuracy_reward(
