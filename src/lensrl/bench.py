@@ -400,9 +400,13 @@ def trainer_vs_trl(spec: dict[str, Any], tmp: Path, rate_gflops: float) -> dict[
                   / sum(r["seconds"] for r in trl_runs))
     gen_floor = 2 * params * med["generated_tokens"] / (rate_gflops * 1e9)
     upd_floor = 6 * params * med["trained_tokens"] / (rate_gflops * 1e9)
+    # The update shares each prompt across its G rows, so it need not do 6·params for every
+    # row's prompt tokens: the floor of that work counts each prompt once (= generated tokens).
+    upd_floor_unique = 6 * params * med["generated_tokens"] / (rate_gflops * 1e9)
     return {
         "trainer_vs_trl_throughput": lens_rate / trl_rate,
         "flop_floor_ratio": med["compute_s"] / (gen_floor + upd_floor),
+        "flop_floor_ratio_prompt_once": med["compute_s"] / (gen_floor + upd_floor_unique),
         "lensrl_tokens_per_s": lens_rate,
         "trl_tokens_per_s": trl_rate,
         "pooled_ratio": pooled_lens / pooled_trl,
@@ -415,8 +419,10 @@ def trainer_vs_trl(spec: dict[str, Any], tmp: Path, rate_gflops: float) -> dict[
         "lensrl_peak_rss_total_mib": mem.total_mib,
         "floor": {"params": params, "matmul_gflops": rate_gflops,
                   "rollout_s": gen_floor, "update_s": upd_floor,
+                  "update_prompt_once_s": upd_floor_unique,
                   "rollout_ratio": med["rollout_s"] / gen_floor,
-                  "update_ratio": med["update_s"] / upd_floor},
+                  "update_ratio": med["update_s"] / upd_floor,
+                  "update_ratio_prompt_once": med["update_s"] / upd_floor_unique},
         "setup": {"model": spec["model"], "params": params, "prompts": P, "group_size": G,
                   "max_new_tokens": T, "passes": 1, "steps": spec["steps"], "dtype": "float32",
                   "template": spec["template"], "template_text": template_text(spec["template"]),
