@@ -10,13 +10,7 @@ import torch
 
 from lensrl import bench
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_is_linear_fits_a_fixed_cost_plus_a_slope():

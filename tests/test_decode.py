@@ -14,12 +14,7 @@ ALPHABET = "0123456789+-*= abcdefghij?"
 PROMPTS = ["1+2=", "what is 3*4? ", "9-7=", "abc"]  # different lengths: left padding
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _llama(**overrides):

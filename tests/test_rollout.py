@@ -13,14 +13,7 @@ ALPHABET = "0123456789+-*= abcdefghij?"
 PROMPTS = ["1+2=", "what is 3*4? ", "9-7=", "abc"]  # different lengths: left padding
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # nano-sized ops gain nothing from a second thread, and on a busy machine its
-    # synchronisation makes each op many times slower
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

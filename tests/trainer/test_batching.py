@@ -17,13 +17,7 @@ from lensrl.presets import load_preset
 from lensrl.setup import build_setup
 from lensrl.trainer import _collect, _score, _update
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # --- the plan --------------------------------------------------------------------------------
