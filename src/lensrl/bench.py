@@ -230,14 +230,12 @@ def trainer_setup(cfg: Any, model_name: str, *, fixed_prompts: bool = False) -> 
 
     ``fixed_prompts``: every step uses the same ``prompts_per_rollout`` problems, as the TRL
     comparison does."""
-    from lensrl.setup import ProblemSampler, build_setup
+    from lensrl.setup import ProblemSampler, build_setup, make_optimizer
 
     s = build_setup(cfg)
     model, tokenizer = build_model(model_name, seed=cfg.run.seed)
     model.to(device=s.device, dtype=next(s.model.parameters()).dtype)
-    o = cfg.optim
-    optimizer = torch.optim.AdamW(model.parameters(), lr=o.lr, betas=(o.betas[0], o.betas[1]),
-                                  weight_decay=o.weight_decay)
+    optimizer = make_optimizer(model, cfg.optim)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda u: 1.0)
     sampler = s.sampler
     if fixed_prompts:
@@ -362,11 +360,11 @@ def lens_step_overhead(spec: dict[str, Any], tmp: Path) -> dict[str, Any]:
 
 def trainer_vs_trl(spec: dict[str, Any], tmp: Path, rate_gflops: float) -> dict[str, Any]:
     """lensrl's and TRL's trained completion tokens per second on the same work, plus
-    lensrl's FLOP-floor ratio. TRL owns its loop, so the two cannot alternate step by step;
-    they run in A B B A order (TRL, lensrl, lensrl, TRL), and each side's rate is the median of
-    its per-rollout rates (tokens of the rollout ÷ its step time), so one step slowed by the
-    machine does not move the headline."""
-    from lensrl.bench_trl import measure_trl_throughput
+    lensrl's FLOP-floor ratio. The two alternate step by step, TRL, lensrl, lensrl, TRL in each
+    round (``lensrl.bench_trl.TrlStepper`` runs TRL one step at a time), so both see the same
+    machine load; the headline is the median over rounds of the round's ratio (each side's
+    tokens ÷ its time in that round), as for ``lens_step_overhead``."""
+    from lensrl.bench_trl import TrlStepper
     from lensrl.policy import parameter_count
 
     P, G, T = spec["prompts"], spec["group_size"], spec["max_new_tokens"]
@@ -375,48 +373,52 @@ def trainer_vs_trl(spec: dict[str, Any], tmp: Path, rate_gflops: float) -> dict[
     s = trainer_setup(cfg, spec["model"], fixed_prompts=True)
     prompts = [s.prompt(p) for p in s.sampler.problems]
     params = parameter_count(s.model)
-
-    def trl() -> dict[str, Any]:
-        return measure_trl_throughput(
-            model_factory=lambda: build_model(spec["model"], seed=cfg.run.seed), prompts=prompts,
-            group_size=G, max_completion_length=T, passes=1, steps=spec["steps"])
-
-    trl_runs = [trl()]
     rows: list[dict[str, float]] = []
+    trl_steps: list[tuple[float, int]] = []
+    ratios: list[float] = []
     try:
-        with PeakRSS() as mem:
-            for _ in range(2):
-                rows += interleaved({"lensrl": (s, cfg)}, spec["steps"])["lensrl"]
+        with TrlStepper(model_factory=lambda: build_model(spec["model"], seed=cfg.run.seed),
+                        prompts=prompts, group_size=G, max_completion_length=T) as trl, \
+                PeakRSS() as mem:
+            trl.step()  # warm-up, not counted
+            trainer_step(s, cfg)
+            for _ in range(spec["steps"]):
+                a = trl.step()
+                lens = [trainer_step(s, cfg), trainer_step(s, cfg)]
+                b = trl.step()
+                trl_steps += [a, b]
+                rows += lens
+                lens_rate = (sum(r["completion_tokens"] for r in lens)
+                             / sum(r["compute_s"] for r in lens))
+                ratios.append(lens_rate / ((a[1] + b[1]) / (a[0] + b[0])))
     finally:
         s.verifier.close()
-    trl_runs.append(trl())
     med = _median(rows)
     lens_rates = [r["completion_tokens"] / r["compute_s"] for r in rows]
-    trl_rates = [x for r in trl_runs for x in r["tokens_per_s_per_rollout"]]
-    lens_rate = statistics.median(lens_rates)
-    trl_rate = statistics.median(trl_rates)
+    trl_rates = [tokens / seconds for seconds, tokens in trl_steps]
     pooled_lens = sum(r["completion_tokens"] for r in rows) / sum(r["compute_s"] for r in rows)
-    pooled_trl = (sum(r["trained_tokens"] for r in trl_runs)
-                  / sum(r["seconds"] for r in trl_runs))
+    pooled_trl = sum(t for _, t in trl_steps) / sum(sec for sec, _ in trl_steps)
     gen_floor = 2 * params * med["generated_tokens"] / (rate_gflops * 1e9)
     upd_floor = 6 * params * med["trained_tokens"] / (rate_gflops * 1e9)
     # The update shares each prompt across its G rows, so it need not do 6·params for every
     # row's prompt tokens: the floor of that work counts each prompt once (= generated tokens).
     upd_floor_unique = 6 * params * med["generated_tokens"] / (rate_gflops * 1e9)
     return {
-        "trainer_vs_trl_throughput": lens_rate / trl_rate,
+        "trainer_vs_trl_throughput": statistics.median(ratios),
+        "per_round_ratios": ratios,
+        "ratio_of_median_rates": statistics.median(lens_rates) / statistics.median(trl_rates),
         "flop_floor_ratio": med["compute_s"] / (gen_floor + upd_floor),
         "flop_floor_ratio_prompt_once": med["compute_s"] / (gen_floor + upd_floor_unique),
-        "lensrl_tokens_per_s": lens_rate,
-        "trl_tokens_per_s": trl_rate,
+        "lensrl_tokens_per_s": statistics.median(lens_rates),
+        "trl_tokens_per_s": statistics.median(trl_rates),
         "pooled_ratio": pooled_lens / pooled_trl,
         "lensrl_tokens_per_s_steps": lens_rates,
         "trl_tokens_per_s_steps": trl_rates,
-        "trl_tokens_per_s_runs": [r["trl_tokens_per_s"] for r in trl_runs],
-        "trl_step_s_median": statistics.median(x for r in trl_runs for x in r["step_s"]),
+        "trl_step_s_median": statistics.median(sec for sec, _ in trl_steps),
         "lensrl_median": med,
-        "lensrl_peak_rss_mib": mem.mib,
-        "lensrl_peak_rss_total_mib": mem.total_mib,
+        # both trainers are alive during the measurement
+        "peak_rss_both_mib": mem.mib,
+        "peak_rss_both_total_mib": mem.total_mib,
         "floor": {"params": params, "matmul_gflops": rate_gflops,
                   "rollout_s": gen_floor, "update_s": upd_floor,
                   "update_prompt_once_s": upd_floor_unique,
@@ -429,7 +431,8 @@ def trainer_vs_trl(spec: dict[str, Any], tmp: Path, rate_gflops: float) -> dict[
                   "prompt_examples": prompts[:2],
                   "skip_zero_advantage": cfg.algo.skip_zero_advantage,
                   "trained_tokens": "completion tokens, once per pass (both sides)",
-                  "rate": "median over steps of tokens ÷ step time; order TRL, lensrl ×2, TRL"},
+                  "rate": "per round (TRL, lensrl, lensrl, TRL): each side's tokens ÷ its time; "
+                          "median of the rounds' ratios"},
     }
 
 

@@ -327,6 +327,62 @@ def measure_trl_throughput(
     }
 
 
+class TrlStepper:
+    """A TRL ``GRPOTrainer`` run one rollout and one optimizer step per :meth:`step`, so its
+    steps can alternate with another trainer's under the same machine load.
+
+    Each step is a ``train()`` of one step over a dataset of exactly ``prompts`` (the data
+    loader restarts, so every rollout samples ``group_size`` completions of each prompt);
+    weights carry over from step to step. ``step`` returns the step's wall time (generation,
+    reward, loss and update, as TRL's own step timer sees it) and its completion tokens."""
+
+    def __init__(self, *, model_factory: Callable[[], tuple[Any, Any]], prompts: Sequence[str],
+                 group_size: int, max_completion_length: int) -> None:
+        from datasets import Dataset
+        from transformers import PrinterCallback
+        from trl.trainer.grpo_config import GRPOConfig
+        from trl.trainer.grpo_trainer import GRPOTrainer
+
+        counts = self.counts = []
+
+        class CountingTrainer(GRPOTrainer):
+            def _generate_and_score_completions(self, inputs: Any) -> Any:
+                out = super()._generate_and_score_completions(inputs)
+                counts.append(int(out["completion_mask"].sum()))
+                return out
+
+        def reward(completions: list[str], **kwargs: Any) -> list[float | None]:
+            return [float(len(c) % 2) for c in completions]
+
+        model, tokenizer = model_factory()
+        self._tmp = tempfile.TemporaryDirectory()
+        config = GRPOConfig(**_base_config(
+            self._tmp.name, per_device_train_batch_size=len(prompts) * group_size,
+            num_generations=group_size, max_completion_length=max_completion_length,
+            max_steps=1, bf16=next(model.parameters()).dtype == torch.bfloat16,
+        ))
+        self.timer = _step_timer()
+        self.trainer = CountingTrainer(
+            model=model, reward_funcs=reward, args=config,
+            train_dataset=Dataset.from_dict({"prompt": list(prompts)}),
+            processing_class=tokenizer, callbacks=[self.timer],
+        )
+        self.trainer.remove_callback(PrinterCallback)
+
+    def step(self) -> tuple[float, int]:
+        self.trainer.train()
+        return self.timer.times[-1], self.counts[-1]
+
+    def close(self) -> None:
+        self._tmp.cleanup()
+
+    def __enter__(self) -> TrlStepper:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m lensrl.bench_trl", description="LENS overhead and throughput inside TRL"

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from lensrl.config import ModelConfig, TaskConfig, TrainConfig
+from lensrl.config import ModelConfig, OptimConfig, TaskConfig, TrainConfig
 from lensrl.policy import build_tiny, load_pretrained, load_smollm2, parameter_count, select_dtype
 
 log = logging.getLogger("lensrl.train")
@@ -68,6 +68,14 @@ class Setup:
     device: torch.device
 
 
+def make_optimizer(model: Any, cfg: OptimConfig) -> torch.optim.Optimizer:
+    """AdamW over the model's parameters; the fused kernel (one pass over each tensor, as
+    Hugging Face's Trainer defaults to) where torch has it for the parameters' device."""
+    device = next(model.parameters()).device.type
+    return torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(cfg.betas[0], cfg.betas[1]),
+                             weight_decay=cfg.weight_decay, fused=device in ("cpu", "cuda"))
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -117,9 +125,7 @@ def build_setup(cfg: TrainConfig) -> Setup:
     ref_model = None
     if cfg.algo.kl_coef > 0:
         ref_model = copy.deepcopy(model).eval().requires_grad_(False)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr,
-                                  betas=(cfg.optim.betas[0], cfg.optim.betas[1]),
-                                  weight_decay=cfg.optim.weight_decay)
+    optimizer = make_optimizer(model, cfg.optim)
     warmup = cfg.optim.warmup_updates
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda u: min(1.0, (u + 1) / warmup) if warmup else 1.0
