@@ -8,10 +8,13 @@ noise. The JSON keys are explained in docs/benchmarks.md:
 - ``lens_step_overhead``: a LENS step ÷ a GRPO step of lensrl's trainer (same everything else,
   every row trained: ``skip_zero_advantage=False``); ``lens_step_overhead_skip`` beside it with
   the trainer's default skipping of zero-advantage rows.
-- ``trainer_vs_trl_throughput``: lensrl's trained tokens/s ÷ TRL ``GRPOTrainer``'s.
+- ``trainer_vs_trl_throughput``: lensrl's trained tokens/s ÷ TRL ``GRPOTrainer``'s, the two
+  alternating step by step.
 - ``flop_floor_ratio``: lensrl's step time ÷ its FLOPs at this run's measured matmul rate.
 - ``trl_lens_step_overhead`` (lensrl.bench_trl) and ``verify_pool_speedup`` (lensrl.verify.bench).
 - ``scaling``: step time and peak memory against G and completion length.
+- ``speedups``: the update with and without its exact savings (trimmed micro-batches, the shared
+  prompt prefix) and the rollout with either decoder, on the same work.
 """
 
 from __future__ import annotations
