@@ -156,7 +156,8 @@ def test_update_gradient_equals_the_padded_full_batch(tmp_path, rollout, share, 
             assert float(g.norm()) < 1e-9, name
 
 
-def test_shared_prefix_logprobs_equal_the_full_forward(rollout):
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
+def test_shared_prefix_logprobs_equal_the_full_forward(rollout, temperature):
     s, batch = rollout
     ro, G = batch.rollout, 4
     Lp = ro.prompt_ids.shape[1]
@@ -168,9 +169,9 @@ def test_shared_prefix_logprobs_equal_the_full_forward(rollout):
         for mb in plan_micro_batches(rows, ro.prompt_mask.sum(-1), ro.completion_mask.sum(-1),
                                      max_rows=2, call_cost=0):
             ids, mask = trim(ro.input_ids, mb, Lp), trim(ro.attention_mask, mb, Lp)
-            got = shared.logprobs(mb, ids, mask, G)
+            got = shared.logprobs(mb, ids, mask, G, temperature=temperature)
             want = token_logprobs(s.model, ro.input_ids[mb.rows], ro.attention_mask[mb.rows],
-                                  ro.completion_ids.shape[1])
+                                  ro.completion_ids.shape[1], temperature=temperature)
             cmask = trim_completion(ro.completion_mask, mb)
             assert got.shape == cmask.shape
             torch.testing.assert_close(got * cmask, want[:, : mb.completion_len] * cmask,
