@@ -206,26 +206,19 @@ def _update(
     s: Setup, cfg: TrainConfig, batch: ScoredBatch, bad_updates: int
 ) -> tuple[dict[str, float], int]:
     """Optimizer updates over mini-batches of ``prompts_per_update`` groups, with gradient
-    accumulation over ``micro_batch`` rows. A non-finite loss or gradient skips the update
-    without touching the weights; ``optim.max_bad_updates`` in a row stop the run.
+    accumulation over ``micro_batch`` rows (:func:`_accumulate`). A non-finite loss or gradient
+    skips the update without touching the weights; ``optim.max_bad_updates`` in a row stop the
+    run.
 
     With ``algo.skip_zero_advantage`` and no KL term, rows whose advantage is exactly 0 (their
     per-token loss is ``-min(ρ·0, clip(ρ)·0) = 0``, so their gradient is exactly 0) get no
-    forward or backward: the other rows are packed into micro-batches of at most
-    ``micro_batch``, and each micro-batch keeps its share of the normaliser computed from ALL
-    rows of the update, so the gradient is the same up to float summation order. An update
-    with no trained row still steps the optimizer, with zero gradients, exactly as before
-    (AdamW's moments and step count advance the same way). Micro-batches hold rows of similar
-    length without the columns that are padding in all of them (lensrl.batching): the same
-    values again, at a fraction of the padded cost."""
-    ro, a, G = batch.rollout, cfg.algo, cfg.rollout.samples_per_prompt
+    forward or backward; the gradient is the same up to float summation order. An update with
+    no trained row still steps the optimizer, with zero gradients, exactly as before (AdamW's
+    moments and step count advance the same way)."""
+    a, G = cfg.algo, cfg.rollout.samples_per_prompt
     n_rows = batch.correct.shape[0]
     rows_per_update = a.prompts_per_update * G
-    Lp = ro.prompt_ids.shape[1]
-    input_ids, attention = ro.input_ids, ro.attention_mask
-    prompt_len, completion_len = ro.prompt_mask.sum(-1), ro.completion_mask.sum(-1)
     skip_zero = a.skip_zero_advantage and a.kl_coef == 0 and s.ref_model is None
-    share_prefix = a.share_prompt_prefix and G > 1 and Lp > 1 and can_share_prefix(s.model)
     adv_rows = batch.advantages if batch.advantages.dim() == 1 else batch.advantages.abs().amax(-1)
     totals: dict[str, list[float]] = {}
     skipped = 0
@@ -233,56 +226,10 @@ def _update(
     s.model.train()
     for start in range(0, n_rows, rows_per_update):
         rows = torch.arange(start, min(start + rows_per_update, n_rows))
-        tokens = float(ro.completion_mask[rows].sum().clamp(min=1))
-        trained = rows
-        if skip_zero:
-            trained = rows[(adv_rows[rows] != 0).cpu()]
+        trained = rows[(adv_rows[rows] != 0).cpu()] if skip_zero else rows
         n_trained += len(trained)
         s.optimizer.zero_grad(set_to_none=True)
-        parts: dict[str, float] = {"loss/policy": 0.0}
-        trained_share = 0.0
-        shared = None
-        if share_prefix and len(trained):
-            groups = torch.unique(trained // G)  # prompts with a row to train, sorted
-            shared = SharedPrefix(s.model, ro.prompt_ids[groups * G], ro.prompt_mask[groups * G],
-                                  groups)
-        # rows of similar length together, columns that are padding for all of them dropped
-        for mb in plan_micro_batches(trained, prompt_len, completion_len, a.micro_batch):
-            ids, mask = trim(input_ids, mb, Lp), trim(attention, mb, Lp)
-            if shared is not None:
-                lp = shared.logprobs(mb, ids, mask, G, temperature=cfg.rollout.temperature)
-            else:
-                lp = token_logprobs(s.model, ids, mask, mb.completion_len,
-                                    temperature=cfg.rollout.temperature)
-            ref = None
-            if s.ref_model is not None:
-                with torch.no_grad():
-                    ref = token_logprobs(s.ref_model, ids, mask, mb.completion_len,
-                                         temperature=cfg.rollout.temperature)
-            completion_mask = trim_completion(ro.completion_mask, mb)
-            loss, m = policy_loss(
-                lp, trim_completion(batch.old_logprobs, mb),
-                trim_completion(batch.advantages, mb), completion_mask,
-                clip_low=a.clip_low, clip_high=a.clip_high, aggregation=a.aggregation,
-                kl_coef=a.kl_coef, ref_logprobs=ref, norm_tokens=cfg.rollout.max_new_tokens,
-            )
-            # weight each micro-batch by its share of the update's normaliser (all its rows)
-            share = (float(completion_mask.sum()) / tokens if a.aggregation == "token_mean"
-                     else len(mb.rows) / len(rows))
-            (loss * share).backward()
-            trained_share += share
-            for k, v in m.items():
-                parts[k] = parts.get(k, 0.0) + v * share
-        if shared is not None:
-            shared.backward()  # the micro-batches' gradient through the shared prompts
-        if len(trained) < len(rows):
-            # per-row metrics: a mean over the trained rows (the loss is already the update's)
-            for k in _ROW_METRICS:
-                parts[k] = parts[k] / trained_share if trained_share > 0 else math.nan
-            if len(trained) == 0:  # what the skipped backward would have left: zeros
-                for p in s.model.parameters():
-                    if p.requires_grad:
-                        p.grad = torch.zeros_like(p)
+        parts = _accumulate(s, cfg, batch, rows, trained)
         grad_norm = float(torch.nn.utils.clip_grad_norm_(s.model.parameters(), cfg.optim.grad_clip))
         if not (math.isfinite(grad_norm) and math.isfinite(parts["loss/policy"])):
             s.optimizer.zero_grad(set_to_none=True)
@@ -311,6 +258,66 @@ def _update(
     out["opt/rows_trained_frac"] = n_trained / max(n_rows, 1)
     out["opt/lr"] = float(s.scheduler.get_last_lr()[0])
     return out, bad_updates
+
+
+def _accumulate(
+    s: Setup, cfg: TrainConfig, batch: ScoredBatch, rows: Tensor, trained: Tensor
+) -> dict[str, float]:
+    """Gradient of one update's loss over ``rows`` into ``.grad``, running only ``trained``
+    (``rows`` without the skipped ones); returns the loss metrics.
+
+    Micro-batches hold rows of similar length without the columns that are padding in all of
+    them, and with ``algo.share_prompt_prefix`` each prompt runs once (lensrl.batching): the
+    same values, at a fraction of the padded cost. Each micro-batch is weighted by its share of
+    the normaliser of ALL ``rows``, so the gradient does not depend on how they are cut."""
+    ro, a, G = batch.rollout, cfg.algo, cfg.rollout.samples_per_prompt
+    Lp = ro.prompt_ids.shape[1]
+    temperature = cfg.rollout.temperature
+    tokens = float(ro.completion_mask[rows].sum().clamp(min=1))
+    parts: dict[str, float] = {"loss/policy": 0.0}
+    trained_share = 0.0
+    shared = None
+    if a.share_prompt_prefix and G > 1 and Lp > 1 and can_share_prefix(s.model) and len(trained):
+        groups = torch.unique(trained // G)  # prompts with a row to train, sorted
+        shared = SharedPrefix(s.model, ro.prompt_ids[groups * G], ro.prompt_mask[groups * G],
+                              groups)
+    plan = plan_micro_batches(trained, ro.prompt_mask.sum(-1), ro.completion_mask.sum(-1),
+                              a.micro_batch)
+    for mb in plan:
+        ids, mask = trim(ro.input_ids, mb, Lp), trim(ro.attention_mask, mb, Lp)
+        if shared is not None:
+            lp = shared.logprobs(mb, ids, mask, G, temperature=temperature)
+        else:
+            lp = token_logprobs(s.model, ids, mask, mb.completion_len, temperature=temperature)
+        ref = None
+        if s.ref_model is not None:
+            with torch.no_grad():
+                ref = token_logprobs(s.ref_model, ids, mask, mb.completion_len,
+                                     temperature=temperature)
+        completion_mask = trim_completion(ro.completion_mask, mb)
+        loss, m = policy_loss(
+            lp, trim_completion(batch.old_logprobs, mb),
+            trim_completion(batch.advantages, mb), completion_mask,
+            clip_low=a.clip_low, clip_high=a.clip_high, aggregation=a.aggregation,
+            kl_coef=a.kl_coef, ref_logprobs=ref, norm_tokens=cfg.rollout.max_new_tokens,
+        )
+        share = (float(completion_mask.sum()) / tokens if a.aggregation == "token_mean"
+                 else len(mb.rows) / len(rows))
+        (loss * share).backward()
+        trained_share += share
+        for k, v in m.items():
+            parts[k] = parts.get(k, 0.0) + v * share
+    if shared is not None:
+        shared.backward()  # the micro-batches' gradient through the shared prompts
+    if len(trained) < len(rows):
+        # per-row metrics: a mean over the trained rows (the loss is already the update's)
+        for k in _ROW_METRICS:
+            parts[k] = parts[k] / trained_share if trained_share > 0 else math.nan
+        if len(trained) == 0:  # what the skipped backward would have left: zeros
+            for p in s.model.parameters():
+                if p.requires_grad:
+                    p.grad = torch.zeros_like(p)
+    return parts
 
 
 def _evaluate(s: Setup, cfg: TrainConfig, run_dir: Path, step: int) -> dict[str, float]:
