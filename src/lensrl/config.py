@@ -128,12 +128,12 @@ class AlgoConfig:
             update with no trained row still steps AdamW, with zero gradients). What changes
             is the logged ``clip/*``, ``policy/approx_kl`` and ``policy/ratio_mean``: they are
             averaged over the trained rows only (``null`` for a step that trained none).
+            ``False`` trains every row (ignored when ``kl_coef > 0``: the KL term has a
+            gradient on every row).
         share_prompt_prefix: run each prompt of an update through the model once, not once
             per sample, and let its samples attend to its keys and values (Llama models;
             others run every row in full). The same gradient up to float summation order,
             for a fraction of the prompt's cost (lensrl.batching.SharedPrefix).
-            ``False`` trains every row (ignored when ``kl_coef > 0``: the KL term has a
-            gradient on every row).
     """
 
     estimator: str = "lens"
