@@ -253,51 +253,13 @@ def measure_trl_throughput(
     the loss sees); the time is the wall time of the timed optimizer steps, generation
     included. Reward is a trivial binary function, so verification cost is not in it.
     """
-    from transformers import PrinterCallback
-    from trl.trainer.grpo_config import GRPOConfig
-    from trl.trainer.grpo_trainer import GRPOTrainer
-
     if steps < 1 or passes < 1:
         raise ValueError(f"steps and passes must be >= 1, got steps={steps}, passes={passes}")
-    counts: list[int] = []
-
-    class CountingTrainer(GRPOTrainer):
-        def _generate_and_score_completions(self, inputs: Any) -> Any:
-            out = super()._generate_and_score_completions(inputs)
-            counts.append(int(out["completion_mask"].sum()))
-            return out
-
-    def reward(completions: list[str], **kwargs: Any) -> list[float | None]:
-        return [float(len(c) % 2) for c in completions]
-
-    from datasets import Dataset
-
-    model, tokenizer = model_factory()
-    batch = len(prompts) * group_size
-    with tempfile.TemporaryDirectory() as tmp:
-        config = GRPOConfig(
-            **_base_config(
-                tmp,
-                per_device_train_batch_size=batch,
-                num_generations=group_size,
-                max_completion_length=max_completion_length,
-                num_iterations=passes,
-                max_steps=(steps + 1) * passes,
-                bf16=next(model.parameters()).dtype == torch.bfloat16,
-            )
-        )
-        timer = _step_timer()
-        trainer = CountingTrainer(
-            model=model,
-            reward_funcs=reward,
-            args=config,
-            # One rollout's worth of prompts per step, in order, so every rollout sees them all.
-            train_dataset=Dataset.from_dict({"prompt": list(prompts) * (steps + 1)}),
-            processing_class=tokenizer,
-            callbacks=[timer],
-        )
-        trainer.remove_callback(PrinterCallback)
-        trainer.train()
+    with TrlStepper(model_factory=model_factory, prompts=prompts, group_size=group_size,
+                    max_completion_length=max_completion_length, passes=passes) as trl:
+        for _ in range(steps + 1):  # the first rollout warms up
+            trl.step()
+    counts, timer = trl.counts, trl.timer
     timed = timer.times[passes:]  # drop the warm-up rollout's steps
     tokens = sum(counts[1:]) * passes
     seconds = sum(timed)
@@ -328,22 +290,26 @@ def measure_trl_throughput(
 
 
 class TrlStepper:
-    """A TRL ``GRPOTrainer`` run one rollout and one optimizer step per :meth:`step`, so its
-    steps can alternate with another trainer's under the same machine load.
+    """A TRL ``GRPOTrainer`` run one rollout (and its ``passes`` optimizer steps, TRL
+    ``num_iterations``) per :meth:`step`, so its steps can alternate with another trainer's
+    under the same machine load.
 
-    Each step is a ``train()`` of one step over a dataset of exactly ``prompts`` (the data
-    loader restarts, so every rollout samples ``group_size`` completions of each prompt);
-    weights carry over from step to step. ``step`` returns the step's wall time (generation,
-    reward, loss and update, as TRL's own step timer sees it) and its completion tokens."""
+    Each step is a ``train()`` over a dataset of exactly ``prompts`` (the data loader restarts,
+    so every rollout samples ``group_size`` completions of each prompt); weights carry over
+    from step to step. ``step`` returns the wall time of its optimizer steps (generation,
+    reward, loss and update, as TRL's own step timer sees them) and the rollout's completion
+    tokens; ``timer.times`` and ``counts`` keep every optimizer step's time and every
+    rollout's tokens."""
 
     def __init__(self, *, model_factory: Callable[[], tuple[Any, Any]], prompts: Sequence[str],
-                 group_size: int, max_completion_length: int) -> None:
+                 group_size: int, max_completion_length: int, passes: int = 1) -> None:
         from datasets import Dataset
         from transformers import PrinterCallback
         from trl.trainer.grpo_config import GRPOConfig
         from trl.trainer.grpo_trainer import GRPOTrainer
 
-        counts = self.counts = []
+        self.counts: list[int] = []
+        counts = self.counts
 
         class CountingTrainer(GRPOTrainer):
             def _generate_and_score_completions(self, inputs: Any) -> Any:
@@ -359,8 +325,10 @@ class TrlStepper:
         config = GRPOConfig(**_base_config(
             self._tmp.name, per_device_train_batch_size=len(prompts) * group_size,
             num_generations=group_size, max_completion_length=max_completion_length,
-            max_steps=1, bf16=next(model.parameters()).dtype == torch.bfloat16,
+            num_iterations=passes, max_steps=passes,
+            bf16=next(model.parameters()).dtype == torch.bfloat16,
         ))
+        self.passes = passes
         self.timer = _step_timer()
         self.trainer = CountingTrainer(
             model=model, reward_funcs=reward, args=config,
@@ -371,7 +339,7 @@ class TrlStepper:
 
     def step(self) -> tuple[float, int]:
         self.trainer.train()
-        return self.timer.times[-1], self.counts[-1]
+        return sum(self.timer.times[-self.passes :]), self.counts[-1]
 
     def close(self) -> None:
         self._tmp.cleanup()
