@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from lensrl.policy import position_ids, target_logprobs, token_logprobs
+
 # What one more forward + backward call costs beyond its positions, in padded positions per
 # row: the per-call overhead of a small model's layers. It only decides how many micro-batches
 # to cut; a wrong value costs speed, never correctness.
@@ -136,9 +138,8 @@ class SharedPrefix:
 
         self.model, self.groups = model, groups
         mask = prompt_mask[:, :-1]
-        positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
         cache = DynamicCache()
-        model(input_ids=prompt_ids[:, :-1], attention_mask=mask, position_ids=positions,
+        model(input_ids=prompt_ids[:, :-1], attention_mask=mask, position_ids=position_ids(mask),
               past_key_values=cache, use_cache=True, logits_to_keep=1)
         self.kv = [t for layer in cache.layers for t in (layer.keys, layer.values)]
         self.leaves = [t.detach().requires_grad_() for t in self.kv]
@@ -151,22 +152,16 @@ class SharedPrefix:
 
         prefix = mb.prompt_len - 1  # prompt columns taken from the cache
         if prefix == 0:  # one-token prompts: nothing to share
-            from lensrl.policy import token_logprobs
-
             return token_logprobs(self.model, ids, mask, mb.completion_len,
                                   temperature=temperature)
         index = torch.searchsorted(self.groups, mb.rows.to(self.groups.device) // group_size)
         kv = [t.index_select(0, index)[:, :, t.shape[2] - prefix :] for t in self.leaves]
         cache = DynamicCache(ddp_cache_data=list(zip(kv[::2], kv[1::2])))
-        positions = (mask.long().cumsum(-1) - 1).clamp(min=0)[:, prefix:]
         logits = self.model(
-            input_ids=ids[:, prefix:], attention_mask=mask, position_ids=positions,
-            past_key_values=cache, use_cache=True,
-        ).logits[:, :-1].float()  # (r, T_c, V): the last prompt token predicts the first
-        if temperature != 1.0:
-            logits = logits / temperature
-        targets = ids[:, -mb.completion_len :]
-        return logits.log_softmax(-1).gather(-1, targets[..., None]).squeeze(-1)
+            input_ids=ids[:, prefix:], attention_mask=mask,
+            position_ids=position_ids(mask)[:, prefix:], past_key_values=cache, use_cache=True,
+        ).logits[:, :-1]  # (r, T_c, V): the last prompt token predicts the first
+        return target_logprobs(logits, ids[:, -mb.completion_len :], temperature)
 
     def backward(self) -> None:
         """Send the micro-batches' gradients on the prompt cache through the prompt forward."""

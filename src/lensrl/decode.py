@@ -49,6 +49,15 @@ def make_decoder(model: Any) -> Decoder:
     return LlamaDecoder(model) if LlamaDecoder.supports(model) else HFDecoder(model)
 
 
+def _prefill(model: Any, ids: Tensor, mask: Tensor, positions: Tensor, cache: Any) -> Tensor:
+    """The model's forward over ``(P, Lp)`` prompts into ``cache``; ``(P, V)`` logits of the
+    next token (the LM head runs on the last position only)."""
+    return model(  # type: ignore[no-any-return]
+        input_ids=ids, attention_mask=mask, position_ids=positions,
+        past_key_values=cache, use_cache=True, logits_to_keep=1,
+    ).logits[:, -1]
+
+
 class HFDecoder:
     """The model's ``forward`` over a ``DynamicCache`` that appends in place."""
 
@@ -60,10 +69,7 @@ class HFDecoder:
         self.cache.layer_class_to_replicate = _buffered_layer_class()  # ...appending in place
 
     def prefill(self, ids: Tensor, mask: Tensor, positions: Tensor, repeats: int) -> Tensor:
-        logits = self.model(
-            input_ids=ids, attention_mask=mask, position_ids=positions,
-            past_key_values=self.cache, use_cache=True, logits_to_keep=1,
-        ).logits[:, -1]  # (P, V)
+        logits = _prefill(self.model, ids, mask, positions, self.cache)
         self.cache.batch_repeat_interleave(repeats)
         return logits.repeat_interleave(repeats, 0)
 
@@ -115,10 +121,7 @@ class LlamaDecoder:
         from transformers import DynamicCache
 
         cache = DynamicCache()
-        logits = self.model(
-            input_ids=ids, attention_mask=mask, position_ids=positions,
-            past_key_values=cache, use_cache=True, logits_to_keep=1,
-        ).logits[:, -1]  # (P, V)
+        logits = _prefill(self.model, ids, mask, positions, cache)
         self.length = ids.shape[1]
         self.keys = [self._room(layer.keys, 32, repeats) for layer in cache.layers]
         self.values = [self._room(layer.values, 32, repeats) for layer in cache.layers]

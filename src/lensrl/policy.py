@@ -196,18 +196,27 @@ def token_logprobs(
     for start in range(0, n, step):
         ids = input_ids[start : start + step]
         mask = attention_mask[start : start + step]
-        position_ids = (mask.long().cumsum(-1) - 1).clamp(min=0)
         # logits_to_keep: the LM head runs on the T + 1 last positions only, not the prompt
         logits = model(
-            input_ids=ids, attention_mask=mask, position_ids=position_ids, use_cache=False,
-            logits_to_keep=completion_len + 1,
+            input_ids=ids, attention_mask=mask, position_ids=position_ids(mask),
+            use_cache=False, logits_to_keep=completion_len + 1,
         ).logits[:, :-1]  # (rows, T, V): logits predicting each completion token
-        logits = logits.float()
-        if temperature != 1.0:
-            logits = logits / temperature
-        targets = ids[:, -completion_len:]
-        out.append(logits.log_softmax(-1).gather(-1, targets[..., None]).squeeze(-1))
+        out.append(target_logprobs(logits, ids[:, -completion_len:], temperature))
     return torch.cat(out)
+
+
+def position_ids(mask: Tensor) -> Tensor:
+    """``(N, L)`` positions of left-padded rows from their attention mask (padding: 0)."""
+    return (mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
+def target_logprobs(logits: Tensor, targets: Tensor, temperature: float = 1.0) -> Tensor:
+    """``(N, T)`` log softmax(logits / temperature) at ``targets``; logits ``(N, T, V)``, in
+    float32 whatever the model's dtype."""
+    logits = logits.float()
+    if temperature != 1.0:
+        logits = logits / temperature
+    return logits.log_softmax(-1).gather(-1, targets[..., None]).squeeze(-1)
 
 
 def parameter_count(model: Any) -> int:

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from lensrl.decode import make_decoder
+from lensrl.policy import position_ids
 
 
 @dataclass(frozen=True)
@@ -161,7 +162,7 @@ def _sample_loop(
     a row is done). ``ids``/``mask`` are the ``(P, Lp)`` prompts, each prefilled once."""
     n = ids.shape[0] * G
     decoder = make_decoder(model)
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    positions = position_ids(mask)
     logits = decoder.prefill(ids, mask, positions, G).float()  # (N, V)
     attention = mask.repeat_interleave(G, 0)  # (n_live, Lp + t): rows still in the cache
     next_pos = positions[:, -1:].repeat_interleave(G, 0) + 1  # (n_live, 1)
