@@ -208,15 +208,20 @@ def template_text(name: str) -> str:
     return str(getattr(lensrl.data, TEMPLATES[name]))
 
 
+# Both sides compute in float32 unless a section says otherwise (``precision`` times bf16):
+# recorded in the JSON's spec, so that numbers from a bf16 machine are not read as fp32 ones.
+DTYPE = "float32"
+
+
 def train_config(run_dir: str, *, estimator: str, prompts: int, group_size: int,
                  max_new_tokens: int, template: str = "builtin",
-                 skip_zero_advantage: bool = True) -> Any:
+                 skip_zero_advantage: bool = True, dtype: str = DTYPE) -> Any:
     """One rollout of ``prompts`` × G and one optimizer update on all of it (TRL's shape)."""
     from lensrl.config import TrainConfig
 
     n = prompts * group_size
     return TrainConfig.from_dict({
-        "model": {"name": "tiny", "size": "nano", "dtype": "float32", "device": "cpu",
+        "model": {"name": "tiny", "size": "nano", "dtype": dtype, "device": "cpu",
                   "logprob_micro_batch": n},
         "task": {"train_problems": 200, "eval_problems": 0, "template": template_text(template)},
         "rollout": {"samples_per_prompt": group_size, "max_new_tokens": max_new_tokens},
@@ -429,7 +434,7 @@ def trainer_vs_trl(spec: dict[str, Any], tmp: Path, rate_gflops: float) -> dict[
                   "update_ratio": med["update_s"] / upd_floor,
                   "update_ratio_prompt_once": med["update_s"] / upd_floor_unique},
         "setup": {"model": spec["model"], "params": params, "prompts": P, "group_size": G,
-                  "max_new_tokens": T, "passes": 1, "steps": spec["steps"], "dtype": "float32",
+                  "max_new_tokens": T, "passes": 1, "steps": spec["steps"], "dtype": DTYPE,
                   "template": spec["template"], "template_text": template_text(spec["template"]),
                   "prompt_examples": prompts[:2],
                   "skip_zero_advantage": cfg.algo.skip_zero_advantage,
@@ -533,6 +538,36 @@ def speedups(spec: dict[str, Any], tmp: Path) -> dict[str, Any]:
 # --- the command ----------------------------------------------------------------------------
 
 
+def precision(spec: dict[str, Any], tmp: Path) -> dict[str, Any]:
+    """bf16 (autocast over fp32 weights) ÷ fp32 step time of lensrl's trainer, interleaved in
+    one run on the same work; with the compute dtype each ran in and whether this CPU has
+    native bf16 (without it bf16 is emulated, and the ratio says how much that costs)."""
+    from lensrl.policy import cpu_has_fast_bf16
+
+    setups = {}
+    for dtype in ("float32", "bfloat16"):
+        cfg = train_config(str(tmp / f"precision_{dtype}"), estimator="lens",
+                           prompts=spec["prompts"], group_size=spec["group_size"],
+                           max_new_tokens=spec["max_new_tokens"], template=spec["template"],
+                           dtype=dtype)
+        setups[dtype] = (trainer_setup(cfg, spec["model"]), cfg)
+    try:
+        rows = interleaved(setups, max(2, spec["steps"] // 2))
+    finally:
+        for s, _ in setups.values():
+            s.verifier.close()
+    paired = [b["step_s"] / a["step_s"] for a, b in zip(rows["float32"], rows["bfloat16"])]
+    return {
+        "bf16_vs_fp32_step_time": statistics.median(paired),
+        "per_round_ratios": paired,
+        "compute_dtype": {k: str(s.dtype).removeprefix("torch.") for k, (s, _) in setups.items()},
+        "weights_dtype": {k: str(next(s.model.parameters()).dtype).removeprefix("torch.")
+                          for k, (s, _) in setups.items()},
+        "cpu_native_bf16": cpu_has_fast_bf16(),
+        "median": {k: _median(v) for k, v in rows.items()},
+    }
+
+
 def machine() -> dict[str, Any]:
     import transformers
 
@@ -601,6 +636,7 @@ def _verify_bench(quick: bool) -> dict[str, Any]:
 def bench(quick: bool, only: set[str] | None = None) -> dict[str, Any]:
     spec = dict(QUICK if quick else FULL)
     spec["template_text"] = template_text(spec["template"])
+    spec["dtype"] = {"lensrl": DTYPE, "trl": DTYPE}
     results: dict[str, Any] = {"quick": quick, "spec": spec, "machine": machine()}
     want = (lambda k: k in only) if only else (lambda k: True)
     rates = [matmul_gflops()]
@@ -617,6 +653,8 @@ def bench(quick: bool, only: set[str] | None = None) -> dict[str, Any]:
             _section(results, "scaling", lambda: scaling(spec, Path(tmp)))
         if want("speedups"):
             _section(results, "speedups", lambda: speedups(spec, Path(tmp)))
+        if want("precision"):
+            _section(results, "precision", lambda: precision(spec, Path(tmp)))
     if want("trl"):
         _section(results, "trl", lambda: _trl_overhead(quick))
     if want("verify"):
@@ -630,7 +668,8 @@ def bench(quick: bool, only: set[str] | None = None) -> dict[str, Any]:
     return results
 
 
-SECTIONS = ("advantage", "lens", "throughput", "scaling", "speedups", "trl", "verify")
+SECTIONS = ("advantage", "lens", "throughput", "scaling", "speedups", "precision", "trl",
+            "verify")
 
 
 def configure_parser(p: argparse.ArgumentParser) -> None:

@@ -35,7 +35,10 @@ class ModelConfig:
             of a local Hugging Face model folder.
         size: preset for ``tiny`` models: ``nano``, ``tiny`` or ``small`` (see policy.py).
         init_from: a model folder (e.g. from ``lensrl sft``) to start from instead.
-        dtype: ``auto`` (bf16 only where the hardware runs it fast), ``float32``, ``bfloat16``.
+        dtype: the dtype forward passes compute in: ``auto`` (bf16 where the hardware runs it
+            fast: a GPU, or a CPU with AVX-512 BF16/AMX; else float32), ``float32`` or
+            ``bfloat16``. The weights, gradients and AdamW state are float32 in every case
+            (bf16 runs under autocast; see docs/training.md).
         device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
         logprob_micro_batch: rows per forward pass when computing log-probs.
     """

@@ -12,7 +12,15 @@ from typing import Any
 import torch
 
 from lensrl.config import ModelConfig, OptimConfig, TaskConfig, TrainConfig
-from lensrl.policy import build_tiny, load_pretrained, load_smollm2, parameter_count, select_dtype
+from lensrl.policy import (
+    as_master,
+    autocast,
+    build_tiny,
+    load_pretrained,
+    load_smollm2,
+    parameter_count,
+    select_dtype,
+)
 
 log = logging.getLogger("lensrl.train")
 
@@ -66,6 +74,11 @@ class Setup:
     prompt: Callable[[Any], str]
     verifier: Any
     device: torch.device
+    dtype: torch.dtype  # what forward passes compute in; the weights stay float32
+
+    def autocast(self) -> Any:
+        """The context every forward pass of the run (rollout, π_old, update, eval) runs in."""
+        return autocast(self.device, self.dtype)
 
 
 def make_optimizer(model: Any, cfg: OptimConfig) -> torch.optim.Optimizer:
@@ -119,7 +132,7 @@ def build_setup(cfg: TrainConfig) -> Setup:
     device = resolve_device(cfg.model.device)
     dtype, reason = select_dtype(cfg.model.dtype, device)
     model, tokenizer = load_model(cfg.model, cfg.run.seed)
-    model.to(device=device, dtype=dtype)
+    model = as_master(model).to(device=device)  # fp32 masters; bf16 only under autocast
     log.info("policy: %s, %.2fM parameters, %s, %s", cfg.model.name,
              parameter_count(model) / 1e6, device, reason)
     ref_model = None
@@ -141,5 +154,5 @@ def build_setup(cfg: TrainConfig) -> Setup:
         scheduler=scheduler, generator=torch.Generator(device=device).manual_seed(cfg.run.seed),
         py_random=random.Random(cfg.run.seed),
         sampler=ProblemSampler(train_problems, cfg.run.seed), eval_problems=held, prompt=prompt,
-        verifier=VerifierPool(timeout=5.0), device=device,
+        verifier=VerifierPool(timeout=5.0), device=device, dtype=dtype,
     )

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from lensrl.config import ConfigError, _check
-from lensrl.policy import build_tiny, parameter_count, select_dtype
+from lensrl.policy import as_master, autocast, build_tiny, parameter_count, select_dtype
 
 log = logging.getLogger("lensrl.sft")
 
@@ -29,7 +29,8 @@ class SFTConfig:
     """Fields: model ``size`` preset; ``steps`` and/or ``max_seconds`` (whichever ends first);
     ``batch_size`` problems per step; ``lr`` peak AdamW rate (cosine decay to 10%);
     ``levels``/``train_problems``/``task_seed`` as in TaskConfig; ``template`` (None = the
-    built-in task's short template); ``seed``."""
+    built-in task's short template); ``seed``; ``dtype`` the compute dtype as in
+    ``model.dtype`` (the weights and AdamW state stay float32 either way)."""
 
     size: str = "tiny"
     steps: int = 400
@@ -41,6 +42,7 @@ class SFTConfig:
     task_seed: int = 0
     template: str | None = None
     seed: int = 0
+    dtype: str = "auto"
 
     def __post_init__(self) -> None:
         _check(self.steps >= 1, "sft.steps", self.steps, ">= 1")
@@ -49,6 +51,8 @@ class SFTConfig:
         _check(self.lr > 0, "sft.lr", self.lr, "> 0")
         _check(bool(self.levels) and all(1 <= lv <= 5 for lv in self.levels), "sft.levels",
                self.levels, "a non-empty list of levels 1-5")
+        _check(self.dtype in ("auto", "float32", "bfloat16"), "sft.dtype", self.dtype,
+               "auto, float32 or bfloat16")
 
 
 def _batch(tokenizer: Any, prompts: list[str], targets: list[str]) -> tuple[torch.Tensor, ...]:
@@ -75,8 +79,9 @@ def sft(cfg: SFTConfig, out: Path) -> dict[str, Any]:
 
     torch.manual_seed(cfg.seed)
     model, tokenizer = build_tiny(cfg.size, ALPHABET, seed=cfg.seed)
-    dtype, reason = select_dtype("auto", torch.device("cpu"))
-    model.to(dtype=dtype)
+    device = torch.device("cpu")
+    dtype, reason = select_dtype(cfg.dtype, device)
+    model = as_master(model)  # fp32 masters; bf16 only inside autocast
     problems = builtin_problems("train", cfg.train_problems, seed=cfg.task_seed,
                                 levels=tuple(cfg.levels))
     log.info("sft: %.2fM parameters, %s, %d problems", parameter_count(model) / 1e6, reason,
@@ -94,7 +99,8 @@ def sft(cfg: SFTConfig, out: Path) -> dict[str, Any]:
         picked = rng.sample(problems, min(cfg.batch_size, len(problems)))
         prompts = [format_prompt(p, tokenizer, template=template) for p in picked]
         ids, mask, labels = _batch(tokenizer, prompts, [f"\\boxed{{{p.answer}}}" for p in picked])
-        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        with autocast(device, dtype):
+            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -123,13 +129,16 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=SFTConfig.batch_size)
     p.add_argument("--lr", type=float, default=SFTConfig.lr)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dtype", default="auto", choices=("auto", "float32", "bfloat16"),
+                   help="compute dtype; weights stay float32 (default: auto)")
 
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         cfg = SFTConfig(size=args.size, steps=args.steps, max_seconds=args.seconds,
-                        batch_size=args.batch_size, lr=args.lr, seed=args.seed)
+                        batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                        dtype=args.dtype)
         summary = sft(cfg, args.out)
     except (ConfigError, ValueError) as exc:
         print(f"lensrl sft: error: {exc}")

@@ -129,16 +129,17 @@ def _collect(s: Setup, cfg: TrainConfig) -> tuple[ScoredBatch, dict[str, float]]
     for _ in range(rounds):
         problems = s.sampler.take(cfg.algo.prompts_per_rollout - n_kept)
         t = time.perf_counter()
-        ro = generate(
-            s.model,
-            s.tokenizer,
-            [s.prompt(p) for p in problems],
-            samples_per_prompt=G,
-            max_new_tokens=cfg.rollout.max_new_tokens,
-            temperature=cfg.rollout.temperature,
-            top_p=cfg.rollout.top_p,
-            generator=s.generator,
-        )
+        with s.autocast():
+            ro = generate(
+                s.model,
+                s.tokenizer,
+                [s.prompt(p) for p in problems],
+                samples_per_prompt=G,
+                max_new_tokens=cfg.rollout.max_new_tokens,
+                temperature=cfg.rollout.temperature,
+                top_p=cfg.rollout.top_p,
+                generator=s.generator,
+            )
         times["time/rollout_s"] += time.perf_counter() - t
         t = time.perf_counter()
         golds = [p.answer for p in problems for _ in range(G)]
@@ -176,7 +177,7 @@ def _score(s: Setup, cfg: TrainConfig, batch: ScoredBatch) -> ScoredBatch:
     if cfg.rollout.temperature == 1.0 and cfg.rollout.top_p == 1.0:
         old = ro.sampler_logprobs
     else:
-        with torch.no_grad():
+        with torch.no_grad(), s.autocast():
             old = token_logprobs(
                 s.model,
                 ro.input_ids,
@@ -279,21 +280,24 @@ def _accumulate(
     shared = None
     if a.share_prompt_prefix and G > 1 and Lp > 1 and can_share_prefix(s.model) and len(trained):
         groups = torch.unique(trained // G)  # prompts with a row to train, sorted
-        shared = SharedPrefix(s.model, ro.prompt_ids[groups * G], ro.prompt_mask[groups * G],
-                              groups)
+        with s.autocast():
+            shared = SharedPrefix(s.model, ro.prompt_ids[groups * G], ro.prompt_mask[groups * G],
+                                  groups)
     plan = plan_micro_batches(trained, ro.prompt_mask.sum(-1), ro.completion_mask.sum(-1),
                               a.micro_batch)
     for mb in plan:
         ids, mask = trim(ro.input_ids, mb, Lp), trim(ro.attention_mask, mb, Lp)
-        if shared is not None:
-            lp = shared.logprobs(mb, ids, mask, G, temperature=temperature)
-        else:
-            lp = token_logprobs(s.model, ids, mask, mb.completion_len, temperature=temperature)
-        ref = None
-        if s.ref_model is not None:
-            with torch.no_grad():
-                ref = token_logprobs(s.ref_model, ids, mask, mb.completion_len,
-                                     temperature=temperature)
+        with s.autocast():  # forward only: backward runs outside autocast, as torch advises
+            if shared is not None:
+                lp = shared.logprobs(mb, ids, mask, G, temperature=temperature)
+            else:
+                lp = token_logprobs(s.model, ids, mask, mb.completion_len,
+                                    temperature=temperature)
+            ref = None
+            if s.ref_model is not None:
+                with torch.no_grad():
+                    ref = token_logprobs(s.ref_model, ids, mask, mb.completion_len,
+                                         temperature=temperature)
         completion_mask = trim_completion(ro.completion_mask, mb)
         loss, m = policy_loss(
             lp, trim_completion(batch.old_logprobs, mb),
@@ -325,12 +329,13 @@ def _evaluate(s: Setup, cfg: TrainConfig, run_dir: Path, step: int) -> dict[str,
 
     if not s.eval_problems:
         return {}
-    result = evaluate(
-        s.model, s.tokenizer, s.eval_problems,
-        prompts=[s.prompt(p) for p in s.eval_problems], samples=cfg.run.eval_samples,
-        temperature=cfg.rollout.temperature, top_p=cfg.rollout.top_p,
-        max_new_tokens=cfg.rollout.max_new_tokens, seed=cfg.run.seed + step,
-    )
+    with s.autocast():
+        result = evaluate(
+            s.model, s.tokenizer, s.eval_problems,
+            prompts=[s.prompt(p) for p in s.eval_problems], samples=cfg.run.eval_samples,
+            temperature=cfg.rollout.temperature, top_p=cfg.rollout.top_p,
+            max_new_tokens=cfg.rollout.max_new_tokens, seed=cfg.run.seed + step,
+        )
     result["step"] = step
     write_eval(run_dir, step, result)
     return summary_metrics(result)
