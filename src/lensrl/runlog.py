@@ -6,12 +6,63 @@ Undefined metric values (NaN, inf) are written as JSON ``null``.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
+
+LOCK_NAME = ".lock"
+
+
+class RunLockedError(RuntimeError):
+    """Another process is training in this run folder."""
+
+
+class RunLock:
+    """An exclusive lock on a run folder, held by ``train`` for the whole run.
+
+    ``fcntl.flock`` on ``<run_dir>/.lock``, which holds the owner's PID. The kernel drops the
+    lock when its process dies, however it dies, so a ``kill -9`` never leaves a stale lock in
+    the way of ``--resume``; the PID left in the file is only read to name the owner while the
+    lock is held. Readers (``eval``, ``report``) take no lock. (The ``filelock`` package
+    truncates the file when it tries to lock, which would erase the owner's PID.)
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / LOCK_NAME
+        self._fd: int | None = None
+
+    def acquire(self) -> RunLock:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise RunLockedError(
+                f"{self.run_dir} is in use by another lensrl process (pid {owner}); wait for "
+                "it to finish or stop it, then resume with --resume, or pick another --run-dir"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor drops the flock
+            self._fd = None
+
+    def __enter__(self) -> RunLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 def atomic_write_text(path: Path, text: str) -> None:

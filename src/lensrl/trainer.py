@@ -11,6 +11,10 @@ import argparse
 import json
 import logging
 import math
+import shlex
+import signal
+import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +47,8 @@ from lensrl.core import (
 )
 from lensrl.policy import token_logprobs
 from lensrl.rollout import Rollout, generate
-from lensrl.runlog import RunLog, atomic_write_text, truncate_after_step
+from lensrl.policy import checkpoint_dirs
+from lensrl.runlog import RunLock, RunLockedError, RunLog, atomic_write_text, truncate_after_step
 from lensrl.setup import Setup, build_setup
 
 log = logging.getLogger("lensrl.train")
@@ -51,6 +56,43 @@ log = logging.getLogger("lensrl.train")
 
 class TrainingError(RuntimeError):
     """The run cannot go on (e.g. too many non-finite updates in a row)."""
+
+
+class TrainingInterrupted(Exception):
+    """SIGINT or SIGTERM stopped the run after ``step``, whose checkpoint is saved."""
+
+    def __init__(self, step: int, signum: int, run_dir: Path) -> None:
+        super().__init__(f"interrupted at step {step} ({signal.Signals(signum).name}); "
+                         f"{run_dir} holds its checkpoint: continue with --resume")
+        self.step, self.signum, self.run_dir = step, signum, run_dir
+
+
+class StopRequests:
+    """SIGINT (Ctrl-C) and SIGTERM while training: the first asks the loop to stop after the
+    step in progress, which then checkpoints and raises :class:`TrainingInterrupted`; a second
+    one raises ``KeyboardInterrupt`` at once. Handlers are installed only in the main thread
+    (Python delivers signals there) and the previous ones are restored on exit."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopRequests:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signum is not None:
+            raise KeyboardInterrupt  # the second request: stop now
+        self.signum = signum
+        log.warning("%s: stopping after this step, which will be checkpointed "
+                    "(press Ctrl-C again to quit at once)", signal.Signals(signum).name)
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
 
 
 @dataclass(frozen=True)
@@ -70,11 +112,23 @@ class ScoredBatch:
 
 
 def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
-    """Train per ``cfg``; returns the run folder. See docs/metrics.md for what is logged."""
+    """Train per ``cfg``; returns the run folder. See docs/metrics.md for what is logged.
+
+    The run folder is locked for the whole run (:class:`lensrl.runlog.RunLock`): a second
+    ``train`` on it raises ``RunLockedError``. SIGINT/SIGTERM stop the run after the current step
+    with a checkpoint and raise :class:`TrainingInterrupted`."""
     run_dir = cfg.run.path
-    cfg = _prepare_run_dir(cfg, run_dir, resume)
-    s = build_setup(cfg)
-    start = _maybe_resume(s, run_dir) if resume else 0
+    with RunLock(run_dir), StopRequests() as stop:
+        cfg = _prepare_run_dir(cfg, run_dir, resume)
+        s = build_setup(cfg)
+        try:
+            _loop(s, cfg, run_dir, _maybe_resume(s, run_dir) if resume else 0, stop)
+        finally:
+            s.verifier.close()
+    return run_dir
+
+
+def _loop(s: Setup, cfg: TrainConfig, run_dir: Path, start: int, stop: StopRequests) -> None:
     runlog = RunLog(run_dir, tensorboard=cfg.run.tensorboard)
     bar = _progress(cfg, start)
     bad_updates = 0
@@ -104,15 +158,16 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
             runlog.metrics(step, metrics)
             runlog.samples(step, _sample_rows(batch, s.prompt, cfg.run.log_samples))
             every = cfg.run.checkpoint_every
-            if (every and step % every == 0) or step == cfg.run.steps:
+            due = (every and step % every == 0) or step == cfg.run.steps
+            if (due or stop.signum is not None) and step not in checkpoint_dirs(run_dir):
                 _checkpoint(s, cfg, run_dir, step)
             _advance(bar, metrics)
+            if stop.signum is not None and step < cfg.run.steps:
+                raise TrainingInterrupted(step, stop.signum, run_dir)
     finally:
         runlog.close()
         if bar is not None:
             bar.close()
-        s.verifier.close()
-    return run_dir
 
 
 # --- phases ---------------------------------------------------------------------------------
@@ -523,13 +578,29 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
                                  source=str(args.config or f"preset {args.preset}"))
 
 
+def resume_command(argv: list[str]) -> str:
+    """The command line that continues this run: the same flags, with ``--resume``."""
+    args = [a for a in argv if a != "--resume"]
+    if args and args[0] == "train":
+        args = args[1:]
+    return shlex.join(["lensrl", "train", *args, "--resume"])
+
+
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         cfg = config_from_args(args)
         run_dir = train(cfg, resume=args.resume)
-    except (ConfigError, FileNotFoundError) as exc:
-        print(f"lensrl train: error: {exc}")
+    except (ConfigError, FileNotFoundError, RunLockedError) as exc:
+        print(f"lensrl train: error: {exc}", file=sys.stderr)
         return 2
+    except TrainingInterrupted as exc:
+        print(f"interrupted at step {exc.step}; continue with `{resume_command(sys.argv[1:])}`",
+              file=sys.stderr)
+        return 128 + exc.signum
+    except KeyboardInterrupt:
+        print("interrupted mid-step; continue from the last checkpoint with "
+              f"`{resume_command(sys.argv[1:])}`", file=sys.stderr)
+        return 128 + signal.SIGINT
     print(f"run folder: {run_dir}")
     return 0

@@ -66,6 +66,7 @@ def test_plan_edge_cases():
 
 def _config(tmp_path: Path, **algo) -> TrainConfig:
     data = load_preset("smoke")
+    data["model"] = {**data["model"], "dtype": "float32"}  # an exactness test: pinned to fp32
     # prompts of different lengths, so rows are left-padded by different amounts
     data["task"] = {**data["task"], "levels": [1, 2, 3], "template": "{problem}"}
     data["algo"] = {**data["algo"], "prompts_per_update": 4, **algo}  # one update: one gradient

@@ -25,6 +25,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 def _config(tmp_path: Path, **algo) -> TrainConfig:
     data = load_preset("smoke")
+    data["model"] = {**data["model"], "dtype": "float32"}  # an exactness test: pinned to fp32
     data["algo"] = {**data["algo"], "estimator": "grpo", **algo}
     data["run"] = {**data["run"], "run_dir": str(tmp_path / "run"), "steps": 1}
     return TrainConfig.from_dict(data)
