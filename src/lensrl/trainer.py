@@ -45,9 +45,8 @@ from lensrl.core import (
     policy_loss,
     sequence_mean_logprob,
 )
-from lensrl.policy import token_logprobs
+from lensrl.policy import checkpoint_dirs, token_logprobs
 from lensrl.rollout import Rollout, generate
-from lensrl.policy import checkpoint_dirs
 from lensrl.runlog import RunLock, RunLockedError, RunLog, atomic_write_text, truncate_after_step
 from lensrl.setup import Setup, build_setup
 
