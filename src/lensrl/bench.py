@@ -257,15 +257,15 @@ def trainer_step(s: Any, cfg: Any) -> dict[str, float]:
 
     ``compute_s`` is the step without verification (TRL's side uses a trivial reward);
     token counts feed the throughput and FLOP-floor numbers."""
-    from lensrl.trainer import _collect, _score, _update
+    from lensrl.trainer import collect, score, update
 
     t0 = time.perf_counter()
-    batch, times = _collect(s, cfg)
+    batch, times = collect(s, cfg)
     t = time.perf_counter()
-    batch = _score(s, cfg, batch)
+    batch = score(s, cfg, batch)
     score_s = time.perf_counter() - t
     t = time.perf_counter()
-    metrics, _ = _update(s, cfg, batch, 0)
+    metrics, _ = update(s, cfg, batch, 0)
     update_s = time.perf_counter() - t
     step_s = time.perf_counter() - t0
     ro = batch.rollout
@@ -477,7 +477,7 @@ def scaling(spec: dict[str, Any], tmp: Path) -> dict[str, Any]:
 def speedups(spec: dict[str, Any], tmp: Path) -> dict[str, Any]:
     """What each of the trainer's exact savings buys, on the throughput configuration.
 
-    The update (``_update`` on the same rollouts, LENS, every row trained) with: the whole
+    The update (``update`` on the same rollouts, LENS, every row trained) with: the whole
     update as one padded micro-batch (``padded``, how it ran before); micro-batches of rows
     sorted by length with padding columns trimmed (``sorted_trimmed``); plus the shared prompt
     prefix (``shared_prefix``, the default). The rollout with the model's ``forward`` per decode
@@ -485,14 +485,14 @@ def speedups(spec: dict[str, Any], tmp: Path) -> dict[str, Any]:
     Variants alternate within each round; medians and ratios to the first variant."""
     import lensrl.batching
     from lensrl import decode, rollout
-    from lensrl.trainer import _collect, _score, _update
+    from lensrl.trainer import collect, score, update
 
     P, G, T = spec["prompts"], spec["group_size"], spec["max_new_tokens"]
     cfg = train_config(str(tmp / "speedups"), estimator="lens", prompts=P, group_size=G,
                        max_new_tokens=T, template=spec["template"])
     s = trainer_setup(cfg, spec["model"], fixed_prompts=True)
     try:
-        batches = [_score(s, cfg, _collect(s, cfg)[0]) for _ in range(4)]
+        batches = [score(s, cfg, collect(s, cfg)[0]) for _ in range(4)]
     finally:
         s.verifier.close()
     prompts = [s.prompt(p) for p in s.sampler.problems]
@@ -512,7 +512,7 @@ def speedups(spec: dict[str, Any], tmp: Path) -> dict[str, Any]:
                 lensrl.batching.CALL_COST_POSITIONS = default_cost if cost is None else cost
                 batch = batches[r % len(batches)]
                 t = time.perf_counter()
-                _update(s, c, batch, 0)
+                update(s, c, batch, 0)
                 times[name].append(time.perf_counter() - t)
             lensrl.batching.CALL_COST_POSITIONS = default_cost
             for name in list(decoders) if r % 2 == 0 else list(decoders)[::-1]:

@@ -13,16 +13,19 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from lensrl.core import AGGREGATIONS, ESTIMATORS
+from lensrl.core import AGGREGATIONS, ESTIMATORS, LENS_ALPHA, LENS_D_FLOOR
 
 
 class ConfigError(ValueError):
     """A bad configuration value; the message names the field."""
 
 
-def _check(ok: bool, name: str, value: Any, allowed: str) -> None:
+def check(ok: bool, name: str, value: Any, allowed: str) -> None:
     if not ok:
         raise ConfigError(f"{name} = {value!r} is invalid: must be {allowed}")
+
+
+_check = check  # the former name
 
 
 @dataclass
@@ -51,11 +54,11 @@ class ModelConfig:
     logprob_micro_batch: int = 256
 
     def __post_init__(self) -> None:
-        _check(self.dtype in ("auto", "float32", "bfloat16"), "model.dtype", self.dtype,
+        check(self.dtype in ("auto", "float32", "bfloat16"), "model.dtype", self.dtype,
                "auto, float32 or bfloat16")
-        _check(self.device in ("auto", "cpu", "cuda"), "model.device", self.device,
+        check(self.device in ("auto", "cpu", "cuda"), "model.device", self.device,
                "auto, cpu or cuda")
-        _check(self.logprob_micro_batch >= 1, "model.logprob_micro_batch",
+        check(self.logprob_micro_batch >= 1, "model.logprob_micro_batch",
                self.logprob_micro_batch, ">= 1")
 
 
@@ -83,10 +86,10 @@ class TaskConfig:
     template: str | None = None
 
     def __post_init__(self) -> None:
-        _check(bool(self.levels) and all(1 <= lv <= 5 for lv in self.levels), "task.levels",
+        check(bool(self.levels) and all(1 <= lv <= 5 for lv in self.levels), "task.levels",
                self.levels, "a non-empty list of levels 1-5")
-        _check(self.train_problems >= 1, "task.train_problems", self.train_problems, ">= 1")
-        _check(self.eval_problems >= 0, "task.eval_problems", self.eval_problems, ">= 0")
+        check(self.train_problems >= 1, "task.train_problems", self.train_problems, ">= 1")
+        check(self.eval_problems >= 0, "task.eval_problems", self.eval_problems, ">= 0")
 
 
 @dataclass
@@ -103,11 +106,11 @@ class RolloutConfig:
     max_new_tokens: int = 4096
 
     def __post_init__(self) -> None:
-        _check(self.samples_per_prompt >= 2, "rollout.samples_per_prompt",
+        check(self.samples_per_prompt >= 2, "rollout.samples_per_prompt",
                self.samples_per_prompt, ">= 2 (a group needs two samples)")
-        _check(self.temperature > 0, "rollout.temperature", self.temperature, "> 0")
-        _check(0 < self.top_p <= 1, "rollout.top_p", self.top_p, "in (0, 1]")
-        _check(self.max_new_tokens >= 1, "rollout.max_new_tokens", self.max_new_tokens, ">= 1")
+        check(self.temperature > 0, "rollout.temperature", self.temperature, "> 0")
+        check(0 < self.top_p <= 1, "rollout.top_p", self.top_p, "in (0, 1]")
+        check(self.max_new_tokens >= 1, "rollout.max_new_tokens", self.max_new_tokens, ">= 1")
 
 
 @dataclass
@@ -140,8 +143,8 @@ class AlgoConfig:
     """
 
     estimator: str = "lens"
-    alpha: float = 0.25
-    d_floor: float = 2.0
+    alpha: float = LENS_ALPHA
+    d_floor: float = LENS_D_FLOOR
     std_ddof: int = 1
     eps: float = 1e-6
     prompts_per_rollout: int = 128
@@ -157,25 +160,25 @@ class AlgoConfig:
     share_prompt_prefix: bool = True
 
     def __post_init__(self) -> None:
-        _check(self.estimator in ESTIMATORS, "algo.estimator", self.estimator,
+        check(self.estimator in ESTIMATORS, "algo.estimator", self.estimator,
                "one of " + ", ".join(ESTIMATORS))
-        _check(self.aggregation in AGGREGATIONS, "algo.aggregation", self.aggregation,
+        check(self.aggregation in AGGREGATIONS, "algo.aggregation", self.aggregation,
                "one of " + ", ".join(AGGREGATIONS))
-        _check(self.alpha >= 0, "algo.alpha", self.alpha, ">= 0")
-        _check(self.d_floor > 1, "algo.d_floor", self.d_floor, "> 1")
-        _check(self.std_ddof in (0, 1), "algo.std_ddof", self.std_ddof, "0 or 1")
-        _check(self.eps >= 0, "algo.eps", self.eps, ">= 0")
-        _check(self.prompts_per_update >= 1, "algo.prompts_per_update",
+        check(self.alpha >= 0, "algo.alpha", self.alpha, ">= 0")
+        check(self.d_floor > 1, "algo.d_floor", self.d_floor, "> 1")
+        check(self.std_ddof in (0, 1), "algo.std_ddof", self.std_ddof, "0 or 1")
+        check(self.eps >= 0, "algo.eps", self.eps, ">= 0")
+        check(self.prompts_per_update >= 1, "algo.prompts_per_update",
                self.prompts_per_update, ">= 1")
-        _check(self.prompts_per_rollout >= self.prompts_per_update
+        check(self.prompts_per_rollout >= self.prompts_per_update
                and self.prompts_per_rollout % self.prompts_per_update == 0,
                "algo.prompts_per_rollout", self.prompts_per_rollout,
                f"a multiple of algo.prompts_per_update ({self.prompts_per_update})")
-        _check(self.micro_batch >= 1, "algo.micro_batch", self.micro_batch, ">= 1")
-        _check(0 <= self.clip_low < 1, "algo.clip_low", self.clip_low, "in [0, 1)")
-        _check(self.clip_high >= 0, "algo.clip_high", self.clip_high, ">= 0")
-        _check(self.kl_coef >= 0, "algo.kl_coef", self.kl_coef, ">= 0")
-        _check(self.max_resample_rounds >= 0, "algo.max_resample_rounds",
+        check(self.micro_batch >= 1, "algo.micro_batch", self.micro_batch, ">= 1")
+        check(0 <= self.clip_low < 1, "algo.clip_low", self.clip_low, "in [0, 1)")
+        check(self.clip_high >= 0, "algo.clip_high", self.clip_high, ">= 0")
+        check(self.kl_coef >= 0, "algo.kl_coef", self.kl_coef, ">= 0")
+        check(self.max_resample_rounds >= 0, "algo.max_resample_rounds",
                self.max_resample_rounds, ">= 0")
 
 
@@ -191,13 +194,13 @@ class OptimConfig:
     max_bad_updates: int = 5
 
     def __post_init__(self) -> None:
-        _check(self.lr > 0, "optim.lr", self.lr, "> 0")
-        _check(self.weight_decay >= 0, "optim.weight_decay", self.weight_decay, ">= 0")
-        _check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "optim.betas",
+        check(self.lr > 0, "optim.lr", self.lr, "> 0")
+        check(self.weight_decay >= 0, "optim.weight_decay", self.weight_decay, ">= 0")
+        check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "optim.betas",
                self.betas, "two numbers in [0, 1)")
-        _check(self.warmup_updates >= 0, "optim.warmup_updates", self.warmup_updates, ">= 0")
-        _check(self.grad_clip > 0, "optim.grad_clip", self.grad_clip, "> 0")
-        _check(self.max_bad_updates >= 1, "optim.max_bad_updates", self.max_bad_updates, ">= 1")
+        check(self.warmup_updates >= 0, "optim.warmup_updates", self.warmup_updates, ">= 0")
+        check(self.grad_clip > 0, "optim.grad_clip", self.grad_clip, "> 0")
+        check(self.max_bad_updates >= 1, "optim.max_bad_updates", self.max_bad_updates, ">= 1")
 
 
 @dataclass
@@ -228,13 +231,13 @@ class RunConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        _check(bool(self.name) and "/" not in self.name, "run.name", self.name,
+        check(bool(self.name) and "/" not in self.name, "run.name", self.name,
                "a non-empty name without '/'")
-        _check(self.steps >= 0, "run.steps", self.steps, ">= 0")
+        check(self.steps >= 0, "run.steps", self.steps, ">= 0")
         for f in ("checkpoint_every", "eval_every", "log_samples"):
-            _check(getattr(self, f) >= 0, f"run.{f}", getattr(self, f), ">= 0")
-        _check(self.eval_samples >= 1, "run.eval_samples", self.eval_samples, ">= 1")
-        _check(self.keep_checkpoints >= 1, "run.keep_checkpoints", self.keep_checkpoints, ">= 1")
+            check(getattr(self, f) >= 0, f"run.{f}", getattr(self, f), ">= 0")
+        check(self.eval_samples >= 1, "run.eval_samples", self.eval_samples, ">= 1")
+        check(self.keep_checkpoints >= 1, "run.keep_checkpoints", self.keep_checkpoints, ">= 1")
 
     @property
     def path(self) -> Path:

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from lensrl.config import ConfigError, _check
+from lensrl.config import ConfigError, check
 from lensrl.policy import as_master, autocast, build_tiny, parameter_count, select_dtype
 
 log = logging.getLogger("lensrl.sft")
@@ -45,13 +45,13 @@ class SFTConfig:
     dtype: str = "auto"
 
     def __post_init__(self) -> None:
-        _check(self.steps >= 1, "sft.steps", self.steps, ">= 1")
-        _check(self.max_seconds >= 0, "sft.max_seconds", self.max_seconds, ">= 0 (0 = no limit)")
-        _check(self.batch_size >= 1, "sft.batch_size", self.batch_size, ">= 1")
-        _check(self.lr > 0, "sft.lr", self.lr, "> 0")
-        _check(bool(self.levels) and all(1 <= lv <= 5 for lv in self.levels), "sft.levels",
+        check(self.steps >= 1, "sft.steps", self.steps, ">= 1")
+        check(self.max_seconds >= 0, "sft.max_seconds", self.max_seconds, ">= 0 (0 = no limit)")
+        check(self.batch_size >= 1, "sft.batch_size", self.batch_size, ">= 1")
+        check(self.lr > 0, "sft.lr", self.lr, "> 0")
+        check(bool(self.levels) and all(1 <= lv <= 5 for lv in self.levels), "sft.levels",
                self.levels, "a non-empty list of levels 1-5")
-        _check(self.dtype in ("auto", "float32", "bfloat16"), "sft.dtype", self.dtype,
+        check(self.dtype in ("auto", "float32", "bfloat16"), "sft.dtype", self.dtype,
                "auto, float32 or bfloat16")
 
 

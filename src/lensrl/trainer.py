@@ -41,7 +41,7 @@ from lensrl.config import ConfigError, TrainConfig
 from lensrl.core import (
     compute_advantages,
     group_diagnostics,
-    group_stats,
+    group_types,
     policy_loss,
     sequence_mean_logprob,
 )
@@ -137,14 +137,14 @@ def _loop(s: Setup, cfg: TrainConfig, run_dir: Path, start: int, stop: StopReque
         for step in range(start + 1, cfg.run.steps + 1):
             t0 = time.perf_counter()
             # 1–3. sample prompts, roll out, verify (resampling under dynamic_sampling)
-            batch, times = _collect(s, cfg)
+            batch, times = collect(s, cfg)
             # 4. score with lensrl.core
             t = time.perf_counter()
-            batch = _score(s, cfg, batch)
+            batch = score(s, cfg, batch)
             times["time/score_s"] = time.perf_counter() - t
             # 5. clipped-loss updates
             t = time.perf_counter()
-            update_metrics, bad_updates = _update(s, cfg, batch, bad_updates)
+            update_metrics, bad_updates = update(s, cfg, batch, bad_updates)
             times["time/update_s"] = time.perf_counter() - t
             # 6. log
             metrics = {**_batch_metrics(batch), **batch.diagnostics, **update_metrics, **times}
@@ -172,7 +172,7 @@ def _loop(s: Setup, cfg: TrainConfig, run_dir: Path, start: int, stop: StopReque
 # --- phases ---------------------------------------------------------------------------------
 
 
-def _collect(s: Setup, cfg: TrainConfig) -> tuple[ScoredBatch, dict[str, float]]:
+def collect(s: Setup, cfg: TrainConfig) -> tuple[ScoredBatch, dict[str, float]]:
     """Roll out ``prompts_per_rollout`` prompts and verify them; with dynamic sampling keep
     only mixed groups and roll out more prompts, up to ``max_resample_rounds`` extra times."""
     G = cfg.rollout.samples_per_prompt
@@ -206,7 +206,7 @@ def _collect(s: Setup, cfg: TrainConfig) -> tuple[ScoredBatch, dict[str, float]]
         n_seen += len(problems)
         ro_all, problems_all, correct_all = ro, problems, correct
         if cfg.algo.dynamic_sampling:
-            keep = _mixed_groups(correct, G)
+            keep = group_types(correct, group_size=G).mixed
             ro, problems, correct = _select_groups(ro, problems, correct, keep, G)
         kept.append((ro, problems, correct))
         n_kept += len(problems)
@@ -224,7 +224,7 @@ def _collect(s: Setup, cfg: TrainConfig) -> tuple[ScoredBatch, dict[str, float]]
     return ScoredBatch(rollout, problems, correct, empty, empty, {}), times
 
 
-def _score(s: Setup, cfg: TrainConfig, batch: ScoredBatch) -> ScoredBatch:
+def score(s: Setup, cfg: TrainConfig, batch: ScoredBatch) -> ScoredBatch:
     """π_old and advantages. With temperature 1 and top-p 1 the sampler's log-probs are the
     policy's own (tested), so they are reused; otherwise one no-grad forward recomputes them."""
     ro = batch.rollout
@@ -257,7 +257,7 @@ _ROW_METRICS = ("clip/frac", "clip/frac_low", "clip/frac_high", "policy/approx_k
                 "policy/ratio_mean")
 
 
-def _update(
+def update(
     s: Setup, cfg: TrainConfig, batch: ScoredBatch, bad_updates: int
 ) -> tuple[dict[str, float], int]:
     """Optimizer updates over mini-batches of ``prompts_per_update`` groups, with gradient
@@ -455,11 +455,6 @@ def _maybe_resume(s: Setup, run_dir: Path) -> int:
         truncate_after_step(run_dir / name, step)
     log.info("resumed %s from step %d", run_dir, step)
     return step
-
-
-def _mixed_groups(correct: Tensor, G: int) -> Tensor:
-    """``(P,)`` bool: groups with a right and a wrong judged sample (group types live in core)."""
-    return group_stats(correct, torch.zeros_like(correct), group_size=G).mixed
 
 
 def _select_groups(

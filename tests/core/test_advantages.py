@@ -357,3 +357,24 @@ def test_oracle_sanity() -> None:
     """The oracle itself reproduces the hand-computed group (so it is not vacuous)."""
     got = oracle_group(MIX_R, _log(MIX_PBAR), estimator="lens", std_ddof=0)
     assert got == pytest.approx(MIX_ADV_POPULATION, abs=1e-6)
+
+
+def test_group_types_partition_the_valid_groups():
+    """What dynamic sampling keeps (the mixed groups) and what each estimator sees."""
+    from lensrl.core import group_stats, group_types
+
+    nan = math.nan
+    # G = 3: mixed; mixed; one judged sample (no group type); all right; mixed despite a NaN;
+    # all wrong
+    correct = torch.tensor([1., 0., 1., 1., 0., 0., 1., nan, nan, 1., 1., 1., 0., 1., nan,
+                            0., 0., 0.])
+    t = group_types(correct, group_size=3)
+    assert t.mixed.tolist() == [True, True, False, False, True, False]
+    assert t.positive.tolist() == [False, False, False, True, False, False]
+    assert t.negative.tolist() == [False, False, False, False, False, True]
+    assert t.valid.tolist() == [True, True, False, True, True, True]
+    stats = group_stats(correct, torch.full_like(correct, -1.0), group_size=3)
+    for name in ("valid", "negative", "mixed", "positive"):
+        assert torch.equal(getattr(t, name), getattr(stats, name)), name
+    with pytest.raises(ValueError, match="group_size"):
+        group_types(correct, group_size=4)

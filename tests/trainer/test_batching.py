@@ -15,7 +15,7 @@ from lensrl.core import policy_loss
 from lensrl.policy import token_logprobs
 from lensrl.presets import load_preset
 from lensrl.setup import build_setup
-from lensrl.trainer import _collect, _score, _update
+from lensrl.trainer import collect, score, update
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -82,11 +82,11 @@ def rollout(tmp_path_factory):
     cfg = _config(tmp_path_factory.mktemp("batching"))
     s = build_setup(cfg)
     try:
-        batch, _ = _collect(s, cfg)
+        batch, _ = collect(s, cfg)
     finally:
         s.verifier.close()
     correct = torch.tensor([1.0, 0, 0, 1] + [0.0] * 4 + [0, 1, 0, 0] + [0.0] * 4)
-    batch = _score(s, cfg, dataclasses.replace(batch, correct=correct))
+    batch = score(s, cfg, dataclasses.replace(batch, correct=correct))
     assert bool((batch.advantages != 0).all())
     ro = batch.rollout
     assert len(set(ro.prompt_mask.sum(-1).tolist())) > 1  # prompts of different lengths
@@ -124,14 +124,14 @@ class _Capture(torch.optim.SGD):
 
 
 def _update_grads(s, cfg, batch):
-    """The gradient ``_update`` hands the optimizer (one update per step here)."""
+    """The gradient ``update`` hands the optimizer (one update per step here)."""
     import copy
 
     model = copy.deepcopy(s.model)
     optimizer = _Capture(model.parameters(), lr=0.0)
     s = dataclasses.replace(s, model=model, optimizer=optimizer,
                             scheduler=torch.optim.lr_scheduler.LambdaLR(optimizer, lambda u: 1.0))
-    _update(s, cfg, batch, 0)
+    update(s, cfg, batch, 0)
     return optimizer.grads
 
 

@@ -17,7 +17,7 @@ from lensrl.policy import ASSUME_BF16_ENV, build_tiny, select_dtype, token_logpr
 from lensrl.presets import load_preset
 from lensrl.setup import build_setup
 from lensrl.sft import SFTConfig, sft
-from lensrl.trainer import _collect, _score, train
+from lensrl.trainer import collect, score, train
 
 PAPER_LR = 1e-6
 
@@ -90,10 +90,10 @@ def test_first_update_ratio_is_one_up_to_precision(tmp_path, dtype, one_thread):
     cfg = smoke(tmp_path, dtype)
     s = build_setup(cfg)
     try:
-        batch, _ = _collect(s, cfg)
+        batch, _ = collect(s, cfg)
     finally:
         s.verifier.close()
-    batch = _score(s, cfg, batch)
+    batch = score(s, cfg, batch)
     ro = batch.rollout
     with torch.no_grad(), s.autocast():
         lp = token_logprobs(s.model, ro.input_ids, ro.attention_mask, ro.completion_ids.shape[1])

@@ -1,7 +1,7 @@
 """``algo.skip_zero_advantage``: skipping rows whose advantage is 0 changes no weight.
 
 One rollout of the `smoke` preset, scored as GRPO with a fixed verdict pattern (a mixed group,
-all-wrong and all-right groups: most rows have advantage 0), then one step of ``_update`` from
+all-wrong and all-right groups: most rows have advantage 0), then one step of ``update`` from
 the same weights and optimizer state with skipping on and off.
 """
 
@@ -18,7 +18,7 @@ import torch
 from lensrl.config import TrainConfig
 from lensrl.presets import load_preset
 from lensrl.setup import build_setup
-from lensrl.trainer import ScoredBatch, _collect, _score, _update
+from lensrl.trainer import ScoredBatch, collect, score, update
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -33,10 +33,10 @@ def _config(tmp_path: Path, **algo) -> TrainConfig:
 
 def _batch(s, cfg: TrainConfig, pattern: list[float]) -> ScoredBatch:
     """A real rollout with the verdicts replaced by ``pattern`` (one value per row)."""
-    batch, _ = _collect(s, cfg)
+    batch, _ = collect(s, cfg)
     correct = torch.tensor(pattern, device=s.device)
     assert correct.shape == batch.correct.shape
-    return _score(s, cfg, dataclasses.replace(batch, correct=correct))
+    return score(s, cfg, dataclasses.replace(batch, correct=correct))
 
 
 # smoke: 4 prompts × G = 4, two updates of 2 prompts. Update 1: a mixed group and an all-wrong
@@ -54,7 +54,7 @@ def _params_after(s, cfg: TrainConfig, batch: ScoredBatch, skip: bool, updates: 
     cfg = dataclasses.replace(cfg, algo=dataclasses.replace(cfg.algo, skip_zero_advantage=skip))
     metrics = []
     for _ in range(updates):
-        m, bad = _update(s, cfg, batch, 0)
+        m, bad = update(s, cfg, batch, 0)
         assert bad == 0
         metrics.append(m)
     return [p.detach().clone() for p in s.model.parameters()], s.optimizer, metrics
@@ -116,10 +116,10 @@ def test_update_with_no_nonzero_row_still_steps_adamw(tmp_path):
     assert m_on[0]["clip/frac"] != m_on[0]["clip/frac"]  # NaN: a mean over no row
 
 
-def test_skipping_is_not_slower(tmp_path):
-    """GRPO on the smoke preset with most rows at advantage 0: skipping does fewer forward
-    rows, and the update is not slower (best of several, generous margin for a shared CPU).
-    Without prompt sharing, so that every forward is one of the rows'."""
+def _rows_and_best_times(tmp_path: Path) -> tuple[dict[bool, int], dict[bool, float]]:
+    """GRPO on the smoke preset with most rows at advantage 0, with and without skipping:
+    forward rows and best-of-three update time of each. Without prompt sharing, so that every
+    forward is one of the rows'."""
     cfg = _config(tmp_path, micro_batch=2, share_prompt_prefix=False)
     s = build_setup(cfg)
     try:
@@ -139,12 +139,23 @@ def test_skipping_is_not_slower(tmp_path):
             s.model.forward = counting
             seen["rows"] = 0
             t = time.perf_counter()
-            _update(s, c, batch, 0)
+            update(s, c, batch, 0)
             elapsed = time.perf_counter() - t
             s.model.forward = real_forward
             rows[skip] = seen["rows"]
             best[skip] = min(best.get(skip, float("inf")), elapsed)
     finally:
         s.verifier.close()
+    return rows, best
+
+
+def test_skipping_runs_fewer_rows(tmp_path):
+    rows, _ = _rows_and_best_times(tmp_path)
     assert rows == {True: 4, False: 16}
-    assert best[True] <= 1.2 * best[False]
+
+
+@pytest.mark.slow  # a timing assertion: kept out of the default suite (a shared CPU is noisy)
+def test_skipping_is_not_slower(tmp_path):
+    rows, best = _rows_and_best_times(tmp_path)
+    assert rows == {True: 4, False: 16}
+    assert best[True] <= 1.2 * best[False]  # best of three, generous margin

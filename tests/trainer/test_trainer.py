@@ -140,12 +140,3 @@ def test_cli_reports_bad_flags(tmp_path):
     assert out.returncode == 2 and "algo.alpha" in out.stdout + out.stderr
     out = subprocess.run(_cli("--steps", "many"), env=env, capture_output=True, text=True)
     assert out.returncode == 2 and "--steps" in out.stderr
-
-
-def test_dynamic_sampling_keeps_exactly_the_mixed_groups():
-    from lensrl.trainer import _mixed_groups
-
-    nan = math.nan
-    # G = 3: mixed; mixed; one judged sample (no group type); all right; mixed despite a NaN
-    correct = torch.tensor([1., 0., 1., 1., 0., 0., 1., nan, nan, 1., 1., 1., 0., 1., nan])
-    assert _mixed_groups(correct, 3).tolist() == [True, True, False, False, True]

@@ -7,7 +7,16 @@ Vocabulary for shapes: ``P`` prompts, ``G`` samples per prompt, ``N = P·G`` seq
 consecutive groups, ``T`` completion tokens, ``V`` vocabulary.
 """
 
-from lensrl.core.advantages import ESTIMATORS, GroupStats, compute_advantages, group_stats
+from lensrl.core.advantages import (
+    ESTIMATORS,
+    LENS_ALPHA,
+    LENS_D_FLOOR,
+    GroupStats,
+    GroupTypes,
+    compute_advantages,
+    group_stats,
+    group_types,
+)
 from lensrl.core.confidence import masked_mean, sequence_confidence, sequence_mean_logprob
 from lensrl.core.diagnostics import group_diagnostics
 from lensrl.core.loss import AGGREGATIONS, aggregate, policy_loss
@@ -15,11 +24,15 @@ from lensrl.core.loss import AGGREGATIONS, aggregate, policy_loss
 __all__ = [
     "AGGREGATIONS",
     "ESTIMATORS",
+    "LENS_ALPHA",
+    "LENS_D_FLOOR",
     "GroupStats",
+    "GroupTypes",
     "aggregate",
     "compute_advantages",
     "group_diagnostics",
     "group_stats",
+    "group_types",
     "masked_mean",
     "policy_loss",
     "sequence_confidence",

@@ -27,6 +27,11 @@ ESTIMATORS: tuple[str, ...] = (
     "nsr",
 )
 
+# The paper's LENS hyperparameters (LENS.md §4): the one home of these numbers; lensrl's config
+# and the TRL and verl adapters take their defaults from here.
+LENS_ALPHA = 0.25  # α: weight of the negative groups' calibrated rewards
+LENS_D_FLOOR = 2.0  # D(q) ≥ d_floor · max π̄
+
 
 @dataclass(frozen=True)
 class GroupStats:
@@ -55,6 +60,34 @@ class GroupStats:
     calibrated: Tensor
 
 
+@dataclass(frozen=True)
+class GroupTypes:
+    """``(P,)`` bool each: ``valid`` = at least two judged samples; ``negative`` (all judged
+    wrong), ``mixed`` and ``positive`` (all judged right) partition the valid groups."""
+
+    valid: Tensor
+    negative: Tensor
+    mixed: Tensor
+    positive: Tensor
+
+
+def group_types(correct: Tensor, *, group_size: int) -> GroupTypes:
+    """The type of each group of ``correct`` ``(N,)`` (1.0 / 0.0 / NaN), as every estimator
+    sees it (NaN samples left out)."""
+    _check_inputs(correct, torch.zeros_like(correct, dtype=torch.float64), group_size, 2.0)
+    return _types(correct.detach().double().reshape(-1, group_size))
+
+
+def _types(values: Tensor) -> GroupTypes:
+    judged = ~torch.isnan(values)
+    n = judged.sum(-1)
+    n_right = torch.where(judged, values, torch.zeros_like(values)).sum(-1)
+    valid = n >= 2
+    negative = valid & (n_right == 0)
+    positive = valid & (n_right == n)
+    return GroupTypes(valid, negative, valid & ~negative & ~positive, positive)
+
+
 def _check_inputs(
     correct: Tensor, seq_mean_logprob: Tensor, group_size: int, d_floor: float
 ) -> None:
@@ -81,7 +114,7 @@ def _check_inputs(
 
 
 def group_stats(
-    correct: Tensor, seq_mean_logprob: Tensor, *, group_size: int, d_floor: float = 2.0
+    correct: Tensor, seq_mean_logprob: Tensor, *, group_size: int, d_floor: float = LENS_D_FLOOR
 ) -> GroupStats:
     """Group types, π̄, D(q) and calibrated rewards r̃ (LENS.md §2.6(b)–(d), §8 facts 1–7).
 
@@ -100,11 +133,8 @@ def group_stats(
     judged = ~torch.isnan(values)
     r = torch.where(judged, values, torch.zeros_like(values))
     n = judged.sum(-1)  # (P,)
-    n_right = r.sum(-1)
-    valid = n >= 2
-    negative = valid & (n_right == 0)
-    positive = valid & (n_right == n)
-    mixed = valid & ~negative & ~positive
+    types = _types(values)
+    valid, negative, mixed, positive = types.valid, types.negative, types.mixed, types.positive
 
     lp = seq_mean_logprob.detach().double().reshape(-1, G).clamp(max=0.0)
     pbar = torch.where(judged, torch.exp(torch.where(judged, lp, 0.0)), 0.0)  # (P, G)
@@ -140,10 +170,10 @@ def compute_advantages(
     *,
     group_size: int,
     estimator: str = "lens",
-    alpha: float = 0.25,
+    alpha: float = LENS_ALPHA,
     std_ddof: int = 1,
     eps: float = 1e-6,
-    d_floor: float = 2.0,
+    d_floor: float = LENS_D_FLOOR,
 ) -> Tensor:
     """Per-sequence advantages ``(N,)`` for one batch of ``P`` groups of ``G``.
 

@@ -9,7 +9,7 @@ import math
 
 from torch import Tensor
 
-from lensrl.core.advantages import group_stats
+from lensrl.core.advantages import LENS_D_FLOOR, group_stats
 
 
 def _mean(values: Tensor) -> float:
@@ -23,7 +23,7 @@ def group_diagnostics(
     advantages: Tensor,
     *,
     group_size: int,
-    d_floor: float = 2.0,
+    d_floor: float = LENS_D_FLOOR,
 ) -> dict[str, float]:
     """Group-type fractions and LENS internals for one batch.
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from lensrl.core.confidence import masked_mean
+
 AGGREGATIONS: tuple[str, ...] = ("seq_mean_token_mean", "token_mean", "seq_mean_token_sum_norm")
 
 
@@ -25,10 +27,9 @@ def aggregate(per_token: Tensor, mask: Tensor, mode: str, norm_tokens: int | Non
     """
     mask = mask.to(per_token.dtype)
     if mode == "seq_mean_token_mean":
-        per_seq = (per_token * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)  # (N,)
-        return per_seq.mean()
+        return masked_mean(per_token, mask).mean()  # mean over rows of (N,) row means
     if mode == "token_mean":
-        return (per_token * mask).sum() / mask.sum().clamp(min=1.0)
+        return masked_mean(per_token.flatten(), mask.flatten())
     if mode == "seq_mean_token_sum_norm":
         width = per_token.shape[-1] if norm_tokens is None else norm_tokens
         return (per_token * mask).sum() / (per_token.shape[0] * width)
@@ -36,8 +37,8 @@ def aggregate(per_token: Tensor, mask: Tensor, mode: str, norm_tokens: int | Non
 
 
 def _masked_mean(x: Tensor, mask: Tensor) -> float:
-    m = mask.to(x.dtype)
-    return float((x * m).sum() / m.sum().clamp(min=1.0))
+    """Mean of ``x`` over every position ``mask`` sets, as a float (a metric)."""
+    return float(masked_mean(x.flatten(), mask.flatten()))
 
 
 def policy_loss(
