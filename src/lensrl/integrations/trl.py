@@ -32,7 +32,14 @@ from typing import Any, cast
 import torch
 from packaging.version import Version
 
-from lensrl.core import ESTIMATORS, compute_advantages, group_diagnostics, sequence_mean_logprob
+from lensrl.core import (
+    ESTIMATORS,
+    LENS_ALPHA,
+    LENS_D_FLOOR,
+    compute_advantages,
+    group_diagnostics,
+    sequence_mean_logprob,
+)
 
 TRL_MIN, TRL_MAX = "1.14", "1.17"  # supported: TRL_MIN <= trl < TRL_MAX (the pin in pyproject)
 TRL_STD_EPS = 1e-4  # TRL's ε in (r − mean) / (std + ε); lensrl.core's default is verl's 1e-6
@@ -100,14 +107,14 @@ class LensGRPOConfig(GRPOConfig):
         },
     )
     lens_alpha: float = field(
-        default=0.25,
+        default=LENS_ALPHA,
         metadata={
             "help": "Weight α of all-wrong (negative) groups, folded into their advantages; the "
             "paper uses 0.25 for every model."
         },
     )
     lens_d_floor: float = field(
-        default=2.0,
+        default=LENS_D_FLOOR,
         metadata={
             "help": "Floor of the normaliser: D(q) >= lens_d_floor * max π̄ over the group; the "
             "paper uses 2, which keeps calibrated rewards in [-1/G, 0). Must be > 1."
