@@ -501,7 +501,6 @@ def _batch_metrics(batch: ScoredBatch) -> dict[str, float]:
     adv = batch.advantages
     return {
         "reward/mean": float(c[judged].mean()) if bool(judged.any()) else math.nan,
-        "reward/frac_unjudged": float((~judged).float().mean()),
         "completions/len_mean": float(lengths.mean()),
         "completions/len_max": float(lengths.max()),
         "completions/frac_truncated": float(batch.rollout.truncated.float().mean()),
