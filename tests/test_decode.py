@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from lensrl import decode, rollout
+from lensrl import decode
 from lensrl.decode import HFDecoder, LlamaDecoder, make_decoder
 from lensrl.rollout import encode_prompts, generate
 
@@ -73,12 +73,12 @@ def test_llama_step_equals_the_models_forward(variant):
     assert fast.keys[0].shape[2] > ids.shape[1] + 32  # the buffers grew
 
 
-def test_generate_draws_the_same_samples_with_either_decoder(monkeypatch):
+def test_generate_draws_the_same_samples_with_either_decoder():
     model, tokenizer = _llama(num_key_value_heads=2)
     kw = dict(samples_per_prompt=4, max_new_tokens=24, temperature=0.8, top_p=0.95)
     fast = generate(model, tokenizer, PROMPTS, generator=torch.Generator().manual_seed(3), **kw)
-    monkeypatch.setattr(rollout, "make_decoder", HFDecoder)
-    ref = generate(model, tokenizer, PROMPTS, generator=torch.Generator().manual_seed(3), **kw)
+    ref = generate(model, tokenizer, PROMPTS, generator=torch.Generator().manual_seed(3),
+                   decoder=HFDecoder, **kw)
     assert torch.equal(fast.completion_ids, ref.completion_ids) and fast.texts == ref.texts
     torch.testing.assert_close(fast.sampler_logprobs, ref.sampler_logprobs, atol=1e-5, rtol=0)
     assert 0 < int(fast.truncated.sum()) < len(fast.texts)  # rows finished at different times

@@ -483,7 +483,6 @@ def speedups(spec: dict[str, Any], tmp: Path) -> dict[str, Any]:
     prefix (``shared_prefix``, the default). The rollout with the model's ``forward`` per decode
     step (``hf_forward``) against the Llama step (``llama_step``, the default), same draws.
     Variants alternate within each round; medians and ratios to the first variant."""
-    import lensrl.batching
     from lensrl import decode, rollout
     from lensrl.trainer import collect, score, update
 
@@ -502,29 +501,20 @@ def speedups(spec: dict[str, Any], tmp: Path) -> dict[str, Any]:
                        "shared_prefix": (cfg, None)}
     decoders = {"hf_forward": decode.HFDecoder, "llama_step": decode.make_decoder}
     times: dict[str, list[float]] = {k: [] for k in [*update_variants, *decoders]}
-    default_cost = lensrl.batching.CALL_COST_POSITIONS
-    original_decoder = rollout.make_decoder
-    try:
-        for r in range(spec["steps"]):
-            order = list(update_variants) if r % 2 == 0 else list(update_variants)[::-1]
-            for name in order:
-                c, cost = update_variants[name]
-                lensrl.batching.CALL_COST_POSITIONS = default_cost if cost is None else cost
-                batch = batches[r % len(batches)]
-                t = time.perf_counter()
-                update(s, c, batch, 0)
-                times[name].append(time.perf_counter() - t)
-            lensrl.batching.CALL_COST_POSITIONS = default_cost
-            for name in list(decoders) if r % 2 == 0 else list(decoders)[::-1]:
-                rollout.make_decoder = decoders[name]  # type: ignore[assignment]
-                generator = torch.Generator().manual_seed(r)
-                t = time.perf_counter()
-                rollout.generate(s.model, s.tokenizer, prompts, samples_per_prompt=G,
-                                 max_new_tokens=T, generator=generator)
-                times[name].append(time.perf_counter() - t)
-    finally:
-        lensrl.batching.CALL_COST_POSITIONS = default_cost
-        rollout.make_decoder = original_decoder
+    for r in range(spec["steps"]):
+        order = list(update_variants) if r % 2 == 0 else list(update_variants)[::-1]
+        for name in order:
+            c, cost = update_variants[name]
+            batch = batches[r % len(batches)]
+            t = time.perf_counter()
+            update(s, c, batch, 0, call_cost=cost)
+            times[name].append(time.perf_counter() - t)
+        for name in list(decoders) if r % 2 == 0 else list(decoders)[::-1]:
+            generator = torch.Generator().manual_seed(r)
+            t = time.perf_counter()
+            rollout.generate(s.model, s.tokenizer, prompts, samples_per_prompt=G,
+                             max_new_tokens=T, generator=generator, decoder=decoders[name])
+            times[name].append(time.perf_counter() - t)
     med = {k: statistics.median(v) for k, v in times.items()}
     return {
         "update_s": {k: med[k] for k in update_variants},

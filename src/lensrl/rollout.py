@@ -12,6 +12,7 @@ consecutive), ``Lp`` prompt tokens (left-padded), ``T`` completion tokens (right
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,8 +95,12 @@ def generate(
     temperature: float = 1.0,
     top_p: float = 1.0,
     generator: torch.Generator | None = None,
+    decoder: Callable[[Any], Any] | None = None,
 ) -> Rollout:
     """Sample ``samples_per_prompt`` completions for each prompt; see :class:`Rollout`.
+
+    ``decoder``: builds the decoder from the model (default :func:`lensrl.decode.make_decoder`;
+    :class:`lensrl.decode.HFDecoder` runs the model's own ``forward``, as benchmarks compare).
 
     Speed without changing what is sampled (docs/benchmarks.md):
     each prompt is prefilled once and its KV cache repeated G times; a Llama decodes with
@@ -114,8 +119,8 @@ def generate(
     try:
         with torch.inference_mode():
             tokens, logps = _sample_loop(
-                model, ids, mask, samples_per_prompt, max_new_tokens, temperature, top_p,
-                generator, eos, pad,
+                (decoder or make_decoder)(model), ids, mask, samples_per_prompt,
+                max_new_tokens, temperature, top_p, generator, eos, pad,
             )
     finally:
         if was_training:
@@ -147,7 +152,7 @@ PRUNE_FRACTION = 0.125
 
 
 def _sample_loop(
-    model: Any,
+    decoder: Any,
     ids: Tensor,
     mask: Tensor,
     G: int,
@@ -161,7 +166,6 @@ def _sample_loop(
     """The decoding loop: per step, ``(N,)`` sampled tokens and their log-probs (pad / 0 once
     a row is done). ``ids``/``mask`` are the ``(P, Lp)`` prompts, each prefilled once."""
     n = ids.shape[0] * G
-    decoder = make_decoder(model)
     positions = position_ids(mask)
     logits = decoder.prefill(ids, mask, positions, G).float()  # (N, V)
     attention = mask.repeat_interleave(G, 0)  # (n_live, Lp + t): rows still in the cache

@@ -258,7 +258,8 @@ _ROW_METRICS = ("clip/frac", "clip/frac_low", "clip/frac_high", "policy/approx_k
 
 
 def update(
-    s: Setup, cfg: TrainConfig, batch: ScoredBatch, bad_updates: int
+    s: Setup, cfg: TrainConfig, batch: ScoredBatch, bad_updates: int, *,
+    call_cost: int | None = None,
 ) -> tuple[dict[str, float], int]:
     """Optimizer updates over mini-batches of ``prompts_per_update`` groups, with gradient
     accumulation over ``micro_batch`` rows (:func:`_accumulate`). A non-finite loss or gradient
@@ -269,7 +270,8 @@ def update(
     per-token loss is ``-min(ρ·0, clip(ρ)·0) = 0``, so their gradient is exactly 0) get no
     forward or backward; the gradient is the same up to float summation order. An update with
     no trained row still steps the optimizer, with zero gradients, exactly as before (AdamW's
-    moments and step count advance the same way)."""
+    moments and step count advance the same way). ``call_cost``: the micro-batch planner's cost
+    of one forward call (:func:`lensrl.batching.plan_micro_batches`; benchmarks vary it)."""
     a, G = cfg.algo, cfg.rollout.samples_per_prompt
     n_rows = batch.correct.shape[0]
     rows_per_update = a.prompts_per_update * G
@@ -284,7 +286,7 @@ def update(
         trained = rows[(adv_rows[rows] != 0).cpu()] if skip_zero else rows
         n_trained += len(trained)
         s.optimizer.zero_grad(set_to_none=True)
-        parts = _accumulate(s, cfg, batch, rows, trained)
+        parts = _accumulate(s, cfg, batch, rows, trained, call_cost)
         grad_norm = float(torch.nn.utils.clip_grad_norm_(s.model.parameters(), cfg.optim.grad_clip))
         if not (math.isfinite(grad_norm) and math.isfinite(parts["loss/policy"])):
             s.optimizer.zero_grad(set_to_none=True)
@@ -316,7 +318,8 @@ def update(
 
 
 def _accumulate(
-    s: Setup, cfg: TrainConfig, batch: ScoredBatch, rows: Tensor, trained: Tensor
+    s: Setup, cfg: TrainConfig, batch: ScoredBatch, rows: Tensor, trained: Tensor,
+    call_cost: int | None = None,
 ) -> dict[str, float]:
     """Gradient of one update's loss over ``rows`` into ``.grad``, running only ``trained``
     (``rows`` without the skipped ones); returns the loss metrics.
@@ -338,7 +341,7 @@ def _accumulate(
             shared = SharedPrefix(s.model, ro.prompt_ids[groups * G], ro.prompt_mask[groups * G],
                                   groups)
     plan = plan_micro_batches(trained, ro.prompt_mask.sum(-1), ro.completion_mask.sum(-1),
-                              a.micro_batch)
+                              a.micro_batch, call_cost=call_cost)
     for mb in plan:
         ids, mask = trim(ro.input_ids, mb, Lp), trim(ro.attention_mask, mb, Lp)
         with s.autocast():  # forward only: backward runs outside autocast, as torch advises
