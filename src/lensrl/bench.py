@@ -46,9 +46,6 @@ GOALS = {
     "verify_pool_speedup": (">=", 1.6),
 }
 
-# The ~10M Llama of the issue (ENVIRONMENT.md's throughput table); the presets top out at 5M.
-MEDIUM = dict(hidden_size=384, intermediate_size=1024, num_hidden_layers=6, num_attention_heads=6)
-
 # quick: about 3 minutes on 2 quiet cores (several times that under load); full: the 10M
 # model and the paper's G = 16.
 # template: the built-in task's own short prompt (lensrl.data.BUILTIN_TEMPLATE, what the demo
@@ -176,26 +173,11 @@ def is_linear(xs: list[float], ys: list[float], tolerance: float = 0.15) -> dict
 
 
 def build_model(name: str, seed: int = 0) -> tuple[Any, Any]:
-    """A tiny Llama for the built-in task: a preset of lensrl.policy or ``medium`` (~10M)."""
+    """A tiny Llama for the built-in task: a preset of lensrl.policy (``medium`` is ~10M)."""
     from lensrl.data import ALPHABET
     from lensrl.policy import build_tiny
 
-    if name != "medium":
-        return build_tiny(name, ALPHABET, seed=seed)
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    from lensrl.policy import build_char_tokenizer
-
-    tokenizer = build_char_tokenizer(ALPHABET)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer), max_position_embeddings=512, tie_word_embeddings=True,
-        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id, **MEDIUM,
-    )
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        model = LlamaForCausalLM(config)
-    return model, tokenizer
+    return build_tiny(name, ALPHABET, seed=seed)
 
 
 TEMPLATES = {"builtin": "BUILTIN_TEMPLATE", "plain": "PLAIN_TEMPLATE"}

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import statistics
 import tempfile
@@ -95,17 +94,11 @@ def _step_timer() -> Any:
 
 
 def _environment() -> dict[str, Any]:
-    import transformers
     import trl
 
-    return {
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "trl": trl.__version__,
-        "threads": torch.get_num_threads(),
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "machine": platform.machine(),
-    }
+    from lensrl.bench import machine
+
+    return {**machine(), "trl": trl.__version__}
 
 
 def measure_trl_lens_overhead(*, quick: bool = True, threads: int | None = 1) -> dict[str, Any]:

@@ -25,6 +25,9 @@ TINY_PRESETS: dict[str, dict[str, int]] = {
     "nano": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4),
     "tiny": dict(hidden_size=128, intermediate_size=384, num_hidden_layers=4, num_attention_heads=4),
     "small": dict(hidden_size=256, intermediate_size=768, num_hidden_layers=6, num_attention_heads=8),
+    # the ~10M model of the benchmarks (ENVIRONMENT.md's throughput table)
+    "medium": dict(hidden_size=384, intermediate_size=1024, num_hidden_layers=6,
+                   num_attention_heads=6, max_position_embeddings=512),
 }
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -49,25 +52,28 @@ def build_char_tokenizer(alphabet: str) -> Any:
     )
 
 
-def build_tiny(size: str, alphabet: str, *, seed: int = 0) -> tuple[Any, Any]:
-    """A from-scratch Llama of preset ``size`` with a character tokenizer over ``alphabet``."""
+def build_tiny(size: str, alphabet: str, *, seed: int = 0, **config: Any) -> tuple[Any, Any]:
+    """A from-scratch Llama of preset ``size`` with a character tokenizer over ``alphabet``;
+    ``config`` overrides fields of the preset's ``LlamaConfig``. The one builder of tiny models
+    (trainer, sft, benchmarks)."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
     if size not in TINY_PRESETS:
         raise ValueError(f"model.size must be one of {', '.join(TINY_PRESETS)}; got {size!r}")
     tokenizer = build_char_tokenizer(alphabet)
-    config = LlamaConfig(
+    fields = dict(
         vocab_size=len(tokenizer),
         max_position_embeddings=256,
         tie_word_embeddings=True,
         pad_token_id=tokenizer.pad_token_id,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
-        **TINY_PRESETS[size],
     )
+    fields.update(TINY_PRESETS[size])
+    fields.update(config)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        model = LlamaForCausalLM(config)
+        model = LlamaForCausalLM(LlamaConfig(**fields))
     return model, tokenizer
 
 
