@@ -29,7 +29,7 @@ import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -65,6 +65,13 @@ FULL: dict[str, Any] = dict(
 # --- measuring ------------------------------------------------------------------------------
 
 
+def abba(names: Sequence[str], r: int) -> list[str]:
+    """Round ``r``'s order of the variants ``names``: as given on even rounds, reversed on odd
+    ones (A B, B A, A B, ...), so that no variant always runs first or last under a drifting
+    machine load. Every interleaved measurement of lensrl's benchmarks uses it."""
+    return list(names) if r % 2 == 0 else list(names)[::-1]
+
+
 def matmul_gflops(size: int = 1024, reps: int = 5) -> float:
     """Best fp32 ``size``² matmul rate of ``reps`` tries, in GFLOP/s (the machine's limit)."""
     a = torch.randn(size, size)
@@ -89,7 +96,7 @@ def advantage_ms(sizes: tuple[int, ...], *, group_size: int = 16, reps: int = 7)
         mean_lp = -torch.rand(n, generator=gen) * 2
         times: dict[str, list[float]] = {"grpo": [], "lens": []}
         for r in range(reps + 1):
-            for est in ("grpo", "lens") if r % 2 == 0 else ("lens", "grpo"):
+            for est in abba(("grpo", "lens"), r):
                 t = time.perf_counter()
                 compute_advantages(correct, mean_lp, group_size=group_size, estimator=est)
                 if r:  # the first round warms up
@@ -290,7 +297,7 @@ def interleaved(setups: dict[str, tuple[Any, Any]], steps: int) -> dict[str, lis
     names = list(setups)
     out: dict[str, list[dict[str, float]]] = {k: [] for k in names}
     for r in range(steps + 1):
-        for name in names if r % 2 == 0 else names[::-1]:
+        for name in abba(names, r):
             s, cfg = setups[name]
             row = trainer_step(s, cfg)
             if r:
@@ -484,14 +491,13 @@ def speedups(spec: dict[str, Any], tmp: Path) -> dict[str, Any]:
     decoders = {"hf_forward": decode.HFDecoder, "llama_step": decode.make_decoder}
     times: dict[str, list[float]] = {k: [] for k in [*update_variants, *decoders]}
     for r in range(spec["steps"]):
-        order = list(update_variants) if r % 2 == 0 else list(update_variants)[::-1]
-        for name in order:
+        for name in abba(list(update_variants), r):
             c, cost = update_variants[name]
             batch = batches[r % len(batches)]
             t = time.perf_counter()
             update(s, c, batch, 0, call_cost=cost)
             times[name].append(time.perf_counter() - t)
-        for name in list(decoders) if r % 2 == 0 else list(decoders)[::-1]:
+        for name in abba(list(decoders), r):
             generator = torch.Generator().manual_seed(r)
             t = time.perf_counter()
             rollout.generate(s.model, s.tokenizer, prompts, samples_per_prompt=G,

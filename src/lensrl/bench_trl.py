@@ -121,6 +121,7 @@ def measure_trl_lens_overhead(*, quick: bool = True, threads: int | None = 1) ->
     keeps the ratio stable on a shared machine, where two spinning OpenMP threads competing
     with other processes made the same step vary from 1 s to 20 s. ``None`` leaves it as is.
     """
+    from lensrl.bench import abba
     from lensrl.integrations.trl import LensGRPOTrainer
 
     added: list[float] = []
@@ -196,7 +197,7 @@ def _interleaved(
         added.clear()
         t0 = time.perf_counter()
         for r in range(int(spec["rounds"])):
-            for name in ("grpo", "lens") if r % 2 == 0 else ("lens", "grpo"):
+            for name in abba(("grpo", "lens"), r):
                 trainers[name].train()
         elapsed = time.perf_counter() - t0
         environment = _environment()
