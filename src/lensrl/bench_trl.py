@@ -121,7 +121,6 @@ def measure_trl_lens_overhead(*, quick: bool = True, threads: int | None = 1) ->
     keeps the ratio stable on a shared machine, where two spinning OpenMP threads competing
     with other processes made the same step vary from 1 s to 20 s. ``None`` leaves it as is.
     """
-    from lensrl.bench import abba
     from lensrl.integrations.trl import LensGRPOTrainer
 
     added: list[float] = []
@@ -159,6 +158,7 @@ def _interleaved(
     from trl.trainer.grpo_config import GRPOConfig
     from trl.trainer.grpo_trainer import GRPOTrainer
 
+    from lensrl.bench import abba
     from lensrl.integrations.trl import LensGRPOConfig
     from lensrl.policy import build_tiny
 
