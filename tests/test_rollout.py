@@ -121,3 +121,25 @@ def test_outputs_are_ordinary_tensors_and_training_mode_is_restored(policy):
     w = torch.zeros((), requires_grad=True)
     ((ro.sampler_logprobs - w) ** 2).sum().backward()  # usable by the loss
     assert w.grad is not None
+
+
+def test_rollout_row_operations():
+    """groups() keeps whole groups in order; concat() pads prompts left, completions right."""
+    from lensrl.rollout import Rollout
+
+    def ro(n: int, lp: int, t: int, start: int) -> Rollout:
+        ids = torch.arange(start, start + n)[:, None]
+        return Rollout(ids.expand(n, lp).clone(), torch.ones(n, lp, dtype=torch.long),
+                       ids.expand(n, t).clone(), torch.ones(n, t, dtype=torch.long),
+                       torch.full((n, t), -1.0), torch.zeros(n, dtype=torch.bool),
+                       [str(i) for i in range(start, start + n)])
+
+    a = ro(6, 2, 3, 0).groups(torch.tensor([True, False, True]), 2)
+    assert a.texts == ["0", "1", "4", "5"] and a.completion_ids[:, 0].tolist() == [0, 1, 4, 5]
+    both = Rollout.concat([a, ro(2, 4, 1, 10)], pad=99)
+    assert both.prompt_ids.shape == (6, 4) and both.completion_ids.shape == (6, 3)
+    assert both.prompt_ids[0].tolist() == [99, 99, 0, 0]  # left-padded
+    assert both.prompt_mask[0].tolist() == [0, 0, 1, 1]
+    assert both.completion_ids[4].tolist() == [10, 99, 99]  # right-padded
+    assert both.sampler_logprobs[4].tolist() == [-1.0, 0.0, 0.0]
+    assert both.texts == ["0", "1", "4", "5", "10", "11"]

@@ -14,7 +14,7 @@ import sys
 
 # command name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "train": ("lensrl.trainer", "RL-train a policy with GRPO, LENS or an ablation"),
+    "train": ("lensrl.train_cli", "RL-train a policy with GRPO, LENS or an ablation"),
     "sft": ("lensrl.sft", "supervised warm-up on the built-in task"),
     "eval": ("lensrl.eval.cli", "pass@k by level with bootstrap CIs for a run's checkpoint"),
     "compare": ("lensrl.eval.compare", "paired comparison of runs across problems and seeds"),

@@ -55,6 +55,44 @@ class Rollout:
         """``(N, Lp + T)``."""
         return torch.cat([self.prompt_mask, self.completion_mask], dim=1)
 
+    def rows(self, index: Tensor) -> Rollout:
+        """The rows ``index`` ``(n,)``, in that order."""
+        return Rollout(
+            self.prompt_ids[index], self.prompt_mask[index], self.completion_ids[index],
+            self.completion_mask[index], self.sampler_logprobs[index], self.truncated[index],
+            [self.texts[i] for i in index.tolist()],
+        )
+
+    def groups(self, keep: Tensor, group_size: int) -> Rollout:
+        """The groups (consecutive ``group_size`` rows) where ``keep`` ``(P,)`` is set."""
+        idx = torch.nonzero(keep).flatten()
+        return self.rows((idx[:, None] * group_size + torch.arange(group_size,
+                                                                   device=idx.device)).flatten())
+
+    @staticmethod
+    def concat(parts: list[Rollout], pad: int) -> Rollout:
+        """Rollouts stacked: prompts left-padded, completions right-padded to common widths."""
+        if len(parts) == 1:
+            return parts[0]
+        lp = max(p.prompt_ids.shape[1] for p in parts)
+        tc = max(p.completion_ids.shape[1] for p in parts)
+
+        def left(x: Tensor, width: int, value: float) -> Tensor:
+            return torch.nn.functional.pad(x, (width - x.shape[1], 0), value=value)
+
+        def right(x: Tensor, width: int, value: float) -> Tensor:
+            return torch.nn.functional.pad(x, (0, width - x.shape[1]), value=value)
+
+        return Rollout(
+            torch.cat([left(p.prompt_ids, lp, pad) for p in parts]),
+            torch.cat([left(p.prompt_mask, lp, 0) for p in parts]),
+            torch.cat([right(p.completion_ids, tc, pad) for p in parts]),
+            torch.cat([right(p.completion_mask, tc, 0) for p in parts]),
+            torch.cat([right(p.sampler_logprobs, tc, 0.0) for p in parts]),
+            torch.cat([p.truncated for p in parts]),
+            [t for p in parts for t in p.texts],
+        )
+
 
 def encode_prompts(tokenizer: Any, prompts: list[str], device: torch.device) -> tuple[Tensor, Tensor]:
     """Left-padded ``(P, Lp)`` ids and mask. Templates already hold any special tokens."""

@@ -7,13 +7,10 @@ samples, scored once with :func:`lensrl.core.compute_advantages`, then split int
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
-import shlex
 import signal
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -30,13 +27,7 @@ from lensrl.batching import (
     trim,
     trim_completion,
 )
-from lensrl.checkpoint import (
-    latest_checkpoint,
-    load_trainer_state,
-    rng_state,
-    save_checkpoint,
-    set_rng_state,
-)
+from lensrl.checkpoint import restore_run_state, save_run_state
 from lensrl.config import ConfigError, TrainConfig
 from lensrl.core import (
     compute_advantages,
@@ -47,7 +38,7 @@ from lensrl.core import (
 )
 from lensrl.policy import checkpoint_dirs, token_logprobs
 from lensrl.rollout import Rollout, generate
-from lensrl.runlog import RunLock, RunLockedError, RunLog, atomic_write_text, truncate_after_step
+from lensrl.runlog import RunLock, RunLog, atomic_write_text
 from lensrl.setup import Setup, build_setup
 
 log = logging.getLogger("lensrl.train")
@@ -121,7 +112,7 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
         cfg = _prepare_run_dir(cfg, run_dir, resume)
         s = build_setup(cfg)
         try:
-            _loop(s, cfg, run_dir, _maybe_resume(s, run_dir) if resume else 0, stop)
+            _loop(s, cfg, run_dir, restore_run_state(s, run_dir) if resume else 0, stop)
         finally:
             s.verifier.close()
     return run_dir
@@ -159,7 +150,7 @@ def _loop(s: Setup, cfg: TrainConfig, run_dir: Path, start: int, stop: StopReque
             every = cfg.run.checkpoint_every
             due = (every and step % every == 0) or step == cfg.run.steps
             if (due or stop.signum is not None) and step not in checkpoint_dirs(run_dir):
-                _checkpoint(s, cfg, run_dir, step)
+                save_run_state(s, run_dir, step, keep=cfg.run.keep_checkpoints)
             _advance(bar, metrics)
             if stop.signum is not None and step < cfg.run.steps:
                 raise TrainingInterrupted(step, stop.signum, run_dir)
@@ -207,7 +198,8 @@ def collect(s: Setup, cfg: TrainConfig) -> tuple[ScoredBatch, dict[str, float]]:
         ro_all, problems_all, correct_all = ro, problems, correct
         if cfg.algo.dynamic_sampling:
             keep = group_types(correct, group_size=G).mixed
-            ro, problems, correct = _select_groups(ro, problems, correct, keep, G)
+            ro, correct = ro.groups(keep, G), correct.reshape(-1, G)[keep].flatten()
+            problems = [p for p, k in zip(problems, keep.tolist()) if k]
         kept.append((ro, problems, correct))
         n_kept += len(problems)
         if n_kept >= cfg.algo.prompts_per_rollout:
@@ -215,7 +207,7 @@ def collect(s: Setup, cfg: TrainConfig) -> tuple[ScoredBatch, dict[str, float]]:
     if n_kept == 0:  # no mixed group at all: train on the last round rather than nothing
         kept = [(ro_all, problems_all, correct_all)]
         n_kept = len(problems_all)
-    rollout = _concat_rollouts([k[0] for k in kept], s.tokenizer.pad_token_id)
+    rollout = Rollout.concat([k[0] for k in kept], s.tokenizer.pad_token_id)
     problems = [p for k in kept for p in k[1]]
     correct = torch.cat([k[2] for k in kept])
     if cfg.algo.dynamic_sampling:
@@ -398,18 +390,6 @@ def _evaluate(s: Setup, cfg: TrainConfig, run_dir: Path, step: int) -> dict[str,
     return summary_metrics(result)
 
 
-def _checkpoint(s: Setup, cfg: TrainConfig, run_dir: Path, step: int) -> None:
-    state = {
-        "step": step,
-        "optimizer": s.optimizer.state_dict(),
-        "scheduler": s.scheduler.state_dict(),
-        "rng": rng_state(s.generator, s.py_random),
-        "data": s.sampler.state_dict(),
-    }
-    save_checkpoint(run_dir, step, model=s.model, tokenizer=s.tokenizer, trainer_state=state,
-                    ref_model=s.ref_model, keep=cfg.run.keep_checkpoints)
-
-
 # --- helpers --------------------------------------------------------------------------------
 
 # skip_zero_advantage and share_prompt_prefix change no weight (only how the update runs), so
@@ -436,65 +416,6 @@ def _prepare_run_dir(cfg: TrainConfig, run_dir: Path, resume: bool) -> TrainConf
     return cfg
 
 
-def _maybe_resume(s: Setup, run_dir: Path) -> int:
-    found = latest_checkpoint(run_dir)
-    if found is None:
-        log.warning("--resume: no checkpoint in %s, starting from step 0", run_dir)
-        for name in ("metrics.jsonl", "samples.jsonl"):
-            truncate_after_step(run_dir / name, -1)
-        return 0
-    step, path = found
-    from safetensors.torch import load_file
-
-    s.model.load_state_dict(load_file(path / "model" / "model.safetensors"), strict=False)
-    if s.ref_model is not None:
-        s.ref_model.load_state_dict(load_file(path / "ref" / "model.safetensors"), strict=False)
-    state = load_trainer_state(path)
-    s.optimizer.load_state_dict(state["optimizer"])
-    s.scheduler.load_state_dict(state["scheduler"])
-    set_rng_state(state["rng"], s.generator, s.py_random)
-    s.sampler.load_state_dict(state["data"])
-    for name in ("metrics.jsonl", "samples.jsonl"):
-        truncate_after_step(run_dir / name, step)
-    log.info("resumed %s from step %d", run_dir, step)
-    return step
-
-
-def _select_groups(
-    ro: Rollout, problems: list[Any], correct: Tensor, keep: Tensor, G: int
-) -> tuple[Rollout, list[Any], Tensor]:
-    idx = torch.nonzero(keep).flatten()
-    rows = (idx[:, None] * G + torch.arange(G, device=idx.device)).flatten()
-    picked = Rollout(
-        ro.prompt_ids[rows], ro.prompt_mask[rows], ro.completion_ids[rows],
-        ro.completion_mask[rows], ro.sampler_logprobs[rows], ro.truncated[rows],
-        [ro.texts[i] for i in rows.tolist()],
-    )
-    return picked, [problems[i] for i in idx.tolist()], correct[rows]
-
-
-def _concat_rollouts(parts: list[Rollout], pad: int) -> Rollout:
-    """Stack rollouts: prompts left-padded, completions right-padded to common widths."""
-    if len(parts) == 1:
-        return parts[0]
-    lp = max(p.prompt_ids.shape[1] for p in parts)
-    tc = max(p.completion_ids.shape[1] for p in parts)
-
-    def left(x: Tensor, width: int, value: float) -> Tensor:
-        return torch.nn.functional.pad(x, (width - x.shape[1], 0), value=value)
-
-    def right(x: Tensor, width: int, value: float) -> Tensor:
-        return torch.nn.functional.pad(x, (0, width - x.shape[1]), value=value)
-
-    return Rollout(
-        torch.cat([left(p.prompt_ids, lp, pad) for p in parts]),
-        torch.cat([left(p.prompt_mask, lp, 0) for p in parts]),
-        torch.cat([right(p.completion_ids, tc, pad) for p in parts]),
-        torch.cat([right(p.completion_mask, tc, 0) for p in parts]),
-        torch.cat([right(p.sampler_logprobs, tc, 0.0) for p in parts]),
-        torch.cat([p.truncated for p in parts]),
-        [t for p in parts for t in p.texts],
-    )
 
 
 def _batch_metrics(batch: ScoredBatch) -> dict[str, float]:
@@ -543,60 +464,16 @@ def _advance(bar: Any, m: dict[str, float]) -> None:
     bar.update(1)
 
 
-# --- CLI ------------------------------------------------------------------------------------
+# The command line moved to lensrl.train_cli; its names stay importable from here for a while.
+_MOVED_TO_CLI = ("configure_parser", "config_from_args", "resume_command", "run")
 
 
-def configure_parser(p: argparse.ArgumentParser) -> None:
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--config", type=Path, help="YAML config file")
-    src.add_argument("--preset", help="built-in preset: smoke, demo, smollm2, paper")
-    p.add_argument("--run-dir", help="run folder (default runs/<run.name>)")
-    p.add_argument("--steps", type=int, help="training steps")
-    p.add_argument("--seed", type=int, help="run seed")
-    p.add_argument("--checkpoint-every", type=int, help="checkpoint every N steps")
-    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config field, e.g. --set algo.estimator=grpo (repeatable)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+def __getattr__(name: str) -> Any:
+    if name in _MOVED_TO_CLI:
+        import importlib
+        import warnings
 
-
-def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    from lensrl.config import apply_overrides
-    from lensrl.presets import load_config_file, load_preset
-
-    data = load_preset(args.preset) if args.preset else load_config_file(args.config)
-    flags = {"run.run_dir": args.run_dir, "run.steps": args.steps, "run.seed": args.seed,
-             "run.checkpoint_every": args.checkpoint_every}
-    sets = list(args.set) + [f"{k}={v}" for k, v in flags.items() if v is not None]
-    if args.no_progress:
-        sets.append("run.progress=false")
-    return TrainConfig.from_dict(apply_overrides(data, sets),
-                                 source=str(args.config or f"preset {args.preset}"))
-
-
-def resume_command(argv: list[str]) -> str:
-    """The command line that continues this run: the same flags, with ``--resume``."""
-    args = [a for a in argv if a != "--resume"]
-    if args and args[0] == "train":
-        args = args[1:]
-    return shlex.join(["lensrl", "train", *args, "--resume"])
-
-
-def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        cfg = config_from_args(args)
-        run_dir = train(cfg, resume=args.resume)
-    except (ConfigError, FileNotFoundError, RunLockedError) as exc:
-        print(f"lensrl train: error: {exc}", file=sys.stderr)
-        return 2
-    except TrainingInterrupted as exc:
-        print(f"interrupted at step {exc.step}; continue with `{resume_command(sys.argv[1:])}`",
-              file=sys.stderr)
-        return 128 + exc.signum
-    except KeyboardInterrupt:
-        print("interrupted mid-step; continue from the last checkpoint with "
-              f"`{resume_command(sys.argv[1:])}`", file=sys.stderr)
-        return 128 + signal.SIGINT
-    print(f"run folder: {run_dir}")
-    return 0
+        warnings.warn(f"lensrl.trainer.{name} moved to lensrl.train_cli.{name}",
+                      DeprecationWarning, stacklevel=2)
+        return getattr(importlib.import_module("lensrl.train_cli"), name)
+    raise AttributeError(f"module 'lensrl.trainer' has no attribute {name!r}")
