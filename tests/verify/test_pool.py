@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -39,7 +41,7 @@ def test_verdict_is_frozen() -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"workers": 0}, {"timeout": 0}, {"timeout": float("nan")}, {"start_method": "fork"}],
+    [{"workers": 0}, {"timeout": 0}, {"timeout": float("nan")}, {"max_memory_mb": 0}],
 )
 def test_bad_pool_arguments(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError):
@@ -62,11 +64,25 @@ def test_numbers_and_none_are_accepted(pool: VerifierPool) -> None:
     assert pool.verify(gold=None, prediction="\\boxed{42}").correct is None  # type: ignore[arg-type]
 
 
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
 def test_context_manager_stops_workers() -> None:
-    with VerifierPool(workers=1, timeout=5.0) as p:
+    with VerifierPool(workers=2, timeout=5.0) as p:
         assert p.verify(gold="1", prediction="\\boxed{1}").correct is True
-        processes = [w.process for w in p._pool]
-    assert processes and not any(proc.is_alive() for proc in processes)
+        pids = [w.pid for w in p._pool]
+        assert p._server is not None
+        server = p._server.process
+    assert len(pids) == 2 and server.poll() is not None
+    deadline = time.monotonic() + 5.0
+    while not all(_gone(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert all(_gone(pid) for pid in pids)
 
 
 def test_module_level_functions() -> None:

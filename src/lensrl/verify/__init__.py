@@ -11,12 +11,13 @@ This package imports neither torch nor Math-Verify in the calling process.
 """
 
 from lensrl.verify.extract import extract_gold, extract_prediction
-from lensrl.verify.pool import VerifierPool, default_pool, verify, verify_batch
+from lensrl.verify.pool import VerifierError, VerifierPool, default_pool, verify, verify_batch
 from lensrl.verify.verdict import REASONS, Verdict
 
 __all__ = [
     "REASONS",
     "Verdict",
+    "VerifierError",
     "VerifierPool",
     "default_pool",
     "extract_gold",
