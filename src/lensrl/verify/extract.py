@@ -222,15 +222,15 @@ def answer_after_phrase(text: str) -> str | None:
     maths = list(_INLINE_MATH_RE.finditer(sentence))
     if maths:
         last = maths[-1]
-        number = _NUMBER_RE.search(sentence, last.end())
+        trailing = plain_number(sentence[last.end() :])
         # "The largest $n$ is 34": the math names the unknown, the number after it answers.
-        if number is not None and not re.search(r"\d", last.group(1)):
-            return plain_number(sentence[last.end() :])
+        if trailing is not None and not re.search(r"\d", last.group(1)):
+            return trailing
         return last.group(1).strip() or None
     if _WORD_RE.search(re.sub(r"\\text\{[^{}]*\}", " w ", sentence)):
-        number = plain_number(sentence)
-        if number is not None:
-            return number
+        prose = plain_number(sentence)
+        if prose is not None:
+            return prose
     return strip_math_delimiters(sentence) or None
 
 
@@ -240,7 +240,7 @@ def _last_boxes_of_list(text: str, first: Extraction) -> Extraction:
         return first
     box = _previous_box(text, len(text))
     assert box is not None
-    parts = []
+    parts: list[str] = []
     start = box[0]
     while len(parts) < _MAX_JOINED and (box := _previous_box(text, start)) is not None:
         prev, prev_end = _box_argument(text, box[1])

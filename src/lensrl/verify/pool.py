@@ -33,7 +33,6 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
-from typing import Any
 
 from lensrl.verify import verdict as R
 from lensrl.verify.prepare import Prepared, finish, prepare
@@ -86,11 +85,13 @@ class _Server:
     """The process that forks workers (``lensrl.verify._worker.serve``) and its control socket."""
 
     def __init__(self) -> None:
-        self.log = tempfile.TemporaryFile()  # stderr of the server and its workers
+        # stderr of the server and its workers, quoted when they fail; closed in close()
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.command = _server_command(theirs.fileno())
         try:
             self.process = subprocess.Popen(
-                _server_command(theirs.fileno()),
+                self.command,
                 stdin=subprocess.DEVNULL,
                 stderr=self.log,
                 pass_fds=(theirs.fileno(),),
@@ -121,7 +122,7 @@ class _Server:
         state = "is still running" if code is None else f"exited with code {code}"
         tail = self.stderr_tail()
         return VerifierError(
-            f"verifier server ({' '.join(self.process.args)}) {what}; it {state}"
+            f"verifier server ({' '.join(map(str, self.command))}) {what}; it {state}"
             + (f"; its stderr ends with:\n{tail}" if tail else "; its stderr is empty")
         )
 
@@ -162,6 +163,7 @@ class _Server:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=5.0)
+        self.log.close()
 
 
 @dataclass
