@@ -14,12 +14,13 @@ Predictions (``extract_prediction``):
    not an answer.
 2. Not in strict mode, when there is no ``\\boxed`` at all:
    a. GSM8K style: the text after the last ``####`` on its line;
-   b. the last "answer is X" / "Answer: X" phrase (see :func:`answer_after_phrase`): display
-      math right after it (``$$ 9 $$``, ``\\[ 9 \\]``, also on the next line); else, in the rest
-      of its sentence, the last ``$...$`` or the last plain number after it, whichever comes
-      last (``The largest $n$ is 34.`` gives ``34``); a sentence with words and no math gives its
-      last plain number (:func:`plain_number`: thousands separators and units dropped, a decimal
-      comma read where unambiguous); a sentence of bare mathematics is taken whole;
+   b. the last "answer is X" / "Answer: X" / "**Final Answer**" phrase (see
+      :func:`answer_after_phrase`): display math right after it (``$$ 9 $$``, ``\\[ 9 \\]``, also
+      on the next line); else, in the rest of its sentence, the last ``$...$``, unless it holds
+      no digit and a plain number follows it (``The largest $n$ is 34.`` gives ``34``); a sentence
+      with words and no math gives its first plain number (:func:`plain_number`: thousands
+      separators, units and currency dropped, a decimal comma read where unambiguous); a
+      sentence of bare mathematics (``x >= 5``, ``3/4``) is taken whole;
    c. a short bare answer: the whole text if it is one line of at most ``MAX_BARE_CHARS``.
 
 With ``list_gold=True`` (the gold answer is a list, :func:`is_list_answer`), boxes at the end that
@@ -53,7 +54,10 @@ _SEPARATOR_RE = re.compile(
 _CONNECTOR_RE = re.compile(r"(?<!\\)[,;]|and|or")  # "\\," is a thin space, not a comma
 _MAX_GAP = 200  # longest separator between two boxed answers that are read as one list
 _MAX_JOINED = 10  # most boxed answers read as one list (Math-Verify joins up to 5)
-_ANSWER_PHRASE_RE = re.compile(r"(?i:answer)\s*(?:is|:|=)\s*:?")
+# "answer is", "Answer:", "answer =", and a "Final Answer" heading ("**Final Answer**\n$$ 9 $$").
+_ANSWER_PHRASE_RE = re.compile(
+    r"(?i:answer)\**\s*(?:is|:|=)\s*:?\**|(?i:final\s+answer)\**\s*:?\**(?=\s*(?:\n|\$\$|\\\[))"
+)
 _INLINE_MATH_RE = re.compile(r"\$\$?([^$]{1,2000})\$\$?")
 _DISPLAY = (("$$", "$$"), ("\\[", "\\]"))
 _LIST_GAP_RE = re.compile(r"(?:\s|\$|\\[,;:! ]|\\q?quad(?![A-Za-z]))*")
@@ -187,15 +191,13 @@ def _display_math(text: str) -> str | None:
 
 
 def plain_number(text: str) -> str | None:
-    """The last plain number in ``text`` (prose), normalised; None if there is none.
+    """The first plain number in ``text`` (prose), normalised; None if there is none.
 
     ``1,000.99€`` -> ``1000.99``; ``1,22`` -> ``1.22`` (a comma followed by other than three
     digits is a decimal comma); ``3/4`` stays a fraction; ``−5`` -> ``-5``. Units and currency
     around the number are simply not part of it.
     """
-    found = None
-    for m in _NUMBER_RE.finditer(text):
-        found = m
+    found = _NUMBER_RE.search(text)
     if found is None:
         return None
     number = found.group().replace("\u2212", "-")
