@@ -124,3 +124,66 @@ def test_verify_imports_no_torch_and_evaluates_nothing(path: Path) -> None:
     names |= {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
     assert not builtins & {"eval", "exec", "compile", "__import__"}, path.name
     assert not names & {"parse_expr", "sympify", "ExprExtractionConfig"}, path.name
+
+
+FAKE_SERVER = """
+import os, socket, struct, sys
+from multiprocessing.connection import Connection
+control = socket.socket(fileno=int(sys.argv[1]))
+data, fds, _, _ = socket.recv_fds(control, 8, 2)
+conn = Connection(fds[0])
+control.sendall(struct.pack("<q", os.getpid()))
+conn.recv_bytes()
+conn.send_bytes(b'{"not": "a result"}')
+conn.recv_bytes()
+"""
+
+
+def _pool_with_server(monkeypatch: pytest.MonkeyPatch, code: str) -> VerifierPool:
+    from lensrl.verify import pool as pool_module
+
+    monkeypatch.setattr(pool_module, "_server_command", lambda fd: [sys.executable, "-c", code,
+                                                                     str(fd)])
+    return VerifierPool(workers=1, timeout=1.0)
+
+
+def test_server_that_cannot_start_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lensrl.verify import VerifierError
+
+    p = _pool_with_server(monkeypatch, "import sys; sys.stderr.write('no sympy here'); sys.exit(3)")
+    start = time.perf_counter()
+    with pytest.raises(VerifierError, match="(?s)exited with code 3.*no sympy here"):
+        p.verify(gold="1", prediction="\\boxed{1}")
+    assert time.perf_counter() - start < 10
+    p.close()
+
+
+def test_server_that_hangs_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lensrl.verify import VerifierError
+    from lensrl.verify import pool as pool_module
+
+    monkeypatch.setattr(pool_module, "_SERVER_START_S", 1.0)
+    p = _pool_with_server(monkeypatch, "import time; time.sleep(60)")
+    start = time.perf_counter()
+    with pytest.raises(VerifierError, match="did not start a worker within 1 s"):
+        p.verify(gold="1", prediction="\\boxed{1}")
+    assert time.perf_counter() - start < 10
+    p.close()
+
+
+def test_protocol_error_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lensrl.verify import VerifierError
+
+    p = _pool_with_server(monkeypatch, FAKE_SERVER)
+    start = time.perf_counter()
+    with pytest.raises(VerifierError, match="protocol error: worker .* sent b'{\"not\""):
+        p.verify(gold="1", prediction="\\boxed{1}")
+    assert time.perf_counter() - start < 10
+    p.close()
+
+
+def test_strict_default_of_the_pool(pool: VerifierPool) -> None:
+    with VerifierPool(workers=1, strict=True) as strict_pool:
+        assert strict_pool.verify(gold="4", prediction="The answer is 4").reason == "no boxed answer"
+        assert strict_pool.verify(gold="4", prediction="The answer is 4", strict=False).correct
+    assert pool.verify(gold="4", prediction="The answer is 4").correct is True

@@ -23,8 +23,8 @@ Predictions (``extract_prediction``):
       sentence of bare mathematics (``x >= 5``, ``3/4``) is taken whole;
    c. a short bare answer: the whole text if it is one line of at most ``MAX_BARE_CHARS``.
 
-With ``list_gold=True`` (the gold answer is a list, :func:`is_list_answer`), boxes at the end that
-are separated by white space only are joined too (``\\boxed{1}\\boxed{2}`` reads as ``1, 2``), as
+With ``list_gold=True`` (the gold answer is a list, :func:`is_list_answer`), boxes at the end
+separated by white space alone are joined too (``\\boxed{1}\\boxed{2}`` reads as ``1, 2``), as
 long as the last box is not a list itself.
 
 Gold answers (``extract_gold``): the last ``\\boxed{}`` if there is one (so a MATH solution works as
@@ -60,7 +60,6 @@ _ANSWER_PHRASE_RE = re.compile(
 )
 _INLINE_MATH_RE = re.compile(r"\$\$?([^$]{1,2000})\$\$?")
 _DISPLAY = (("$$", "$$"), ("\\[", "\\]"))
-_LIST_GAP_RE = re.compile(r"(?:\s|\$|\\[,;:! ]|\\q?quad(?![A-Za-z]))*")
 # A plain number in prose: digits with thousands separators ("1,000", "1 000" is not taken: a space
 # also separates list items), a decimal part after "." or ",", or a fraction "3/4". Bounded
 # repetitions only, so the search stays linear.
@@ -237,7 +236,7 @@ def answer_after_phrase(text: str) -> str | None:
 
 
 def _last_boxes_of_list(text: str, first: Extraction) -> Extraction:
-    """For a list gold: the boxes at the end separated by white space only, joined."""
+    """For a list gold: the boxes at the end joined, separated by white space alone too."""
     if first.answer is None or is_list_answer(first.answer):
         return first
     box = _previous_box(text, len(text))
@@ -248,7 +247,7 @@ def _last_boxes_of_list(text: str, first: Extraction) -> Extraction:
         prev, prev_end = _box_argument(text, box[1])
         if prev is None or not 0 <= start - prev_end <= _MAX_GAP:
             break
-        if not _LIST_GAP_RE.fullmatch(text[prev_end:start]) or is_list_answer(prev):
+        if not _SEPARATOR_RE.fullmatch(text[prev_end:start]) or is_list_answer(prev):
             break
         parts.append(prev.strip())
         start = box[0]
