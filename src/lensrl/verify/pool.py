@@ -85,7 +85,7 @@ class _Server:
     """The process that forks workers (``lensrl.verify._worker.serve``) and its control socket."""
 
     def __init__(self) -> None:
-        # stderr of the server and its workers, quoted when they fail; closed in close()
+        # output of the server and its workers, quoted when they fail; closed in close()
         self.log = tempfile.TemporaryFile()  # noqa: SIM115
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self.command = _server_command(theirs.fileno())
@@ -93,6 +93,7 @@ class _Server:
             self.process = subprocess.Popen(
                 self.command,
                 stdin=subprocess.DEVNULL,
+                stdout=self.log,  # not the caller's stdout: a pipe a caller reads to its end
                 stderr=self.log,
                 pass_fds=(theirs.fileno(),),
                 env=_server_env(),
@@ -192,19 +193,24 @@ class _Worker:
         return min(now + _RECHECK_S, self.deadline(timeout))
 
     def alive(self) -> bool:
+        """Whether an idle worker still runs: its socket is not at end of file. (An idle worker
+        never writes, and no other process holds its end, so readable means it exited. This
+        never signals a pid, which could by now name another process.)"""
         try:
-            os.kill(self.pid, 0)  # the server reaps its children, so a dead pid is gone at once
-        except ProcessLookupError:
+            return not self.conn.closed and not self.conn.poll()
+        except OSError:
             return False
-        except PermissionError:
-            return True
-        return not self.conn.closed
 
-    def kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal.SIGKILL)
+    def discard(self) -> None:
+        """Forget a worker that has exited."""
         self.conn.close()
         self.status.close()
+
+    def kill(self) -> None:
+        """SIGKILL a worker that is running (busy, hung, or not stopping when asked)."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(self.pid, signal.SIGKILL)
+        self.discard()
 
 
 def _decode(raw: bytes, w: _Worker) -> dict[int, tuple[bool | None, str]]:
@@ -295,9 +301,10 @@ class VerifierPool:
                     w.conn.send_bytes(b"null")
             deadline = time.monotonic() + 1.0
             for w in pool:
-                while w.alive() and time.monotonic() < deadline:
-                    time.sleep(0.005)
-                w.kill()
+                if wait([w.conn], timeout=max(0.0, deadline - time.monotonic())):
+                    w.discard()  # end of file: it has exited
+                else:
+                    w.kill()
             if server is not None:
                 server.close()
 
@@ -447,7 +454,10 @@ class VerifierPool:
         pos, on_gold = int(w.get(_POS)), w.get(_PHASE) == _PHASE_GOLD
         if timeout is not None and started and time.monotonic() < w.get(_START) + timeout:
             return 0
-        w.kill()
+        if reason == R.CRASHED:  # its socket broke: it has exited already
+            w.discard()
+        else:
+            w.kill()
         jobs, w.jobs = w.jobs, []
         if started and 0 <= pos < len(jobs):
             job_id, gold, _ = jobs[pos]
@@ -471,7 +481,7 @@ class VerifierPool:
                 self._server.control.close()
             self._pool, self._server, self._pid = [], None, os.getpid()
         for w in [w for w in self._pool if not w.alive()]:
-            w.kill()
+            w.discard()
             self._pool.remove(w)
         while len(self._pool) < self.workers:
             self._pool.append(self._spawn())
