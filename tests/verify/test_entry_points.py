@@ -181,3 +181,34 @@ def test_accelerate_launch(tmp_path: Path) -> None:
            "--mixed_precision", "no", "--dynamo_backend", "no", str(script)]
     assert _run(cmd, marker) == EXPECTED
     assert marker.read_text() == "ran\n"
+
+
+@pytest.mark.slow  # starts two servers one after the other
+def test_pool_used_in_a_forked_child(tmp_path: Path) -> None:
+    """A process forked from the caller (a data-loader worker, say) that uses the caller's pool
+    starts its own server; the parent's pool keeps working."""
+    marker = tmp_path / "marker.txt"
+    script = textwrap.dedent(
+        """
+        import json, os
+        with open(os.environ["LENSRL_TEST_MARKER"], "a") as f:
+            f.write("ran\\n")
+        from lensrl.verify import VerifierPool
+        pool = VerifierPool(workers=1)
+        first = pool.verify(gold="2", prediction="\\\\boxed{2}").correct
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            ok = pool.verify(gold="5", prediction="\\\\boxed{5}").correct
+            os.write(write, b"1" if ok else b"0")
+            pool.close()
+            os._exit(0)
+        os.waitpid(pid, 0)
+        child = os.read(read, 1) == b"1"
+        after = pool.verify(gold="3", prediction="\\\\boxed{4}").correct
+        print("VERDICTS", json.dumps([[first, child, after]]))
+        """
+    )
+    (tmp_path / "forking.py").write_text(script)
+    assert _run([sys.executable, str(tmp_path / "forking.py")], marker) == [[True, True, False]]
+    assert marker.read_text() == "ran\n"
