@@ -244,6 +244,32 @@ class RunConfig:
         return Path(self.run_dir) if self.run_dir else Path("runs") / self.name
 
 
+@dataclass
+class VerifyConfig:
+    """The answer checker (``lensrl.verify``; when each setting is right: docs/verifier.md §6).
+
+    Fields:
+        strict_train: training rewards read only the last ``\\boxed{}`` (no fallbacks), so the
+            prompt's format is the only place an answer counts; LENS uses no format reward.
+        strict_eval: evaluation (periodic and ``lensrl eval``) reads only the last ``\\boxed{}``
+            too; the default (False) also accepts "The answer is 42", ``#### 42`` and bare answers.
+        timeout: wall-clock seconds allowed to judge one (gold, prediction) pair; past it the
+            worker is killed and the pair is wrong ("timeout"), or cannot be judged if the gold hung.
+    """
+
+    strict_train: bool = True
+    strict_eval: bool = False
+    timeout: float = 5.0
+
+    def __post_init__(self) -> None:
+        for f in ("strict_train", "strict_eval"):
+            _check(isinstance(getattr(self, f), bool), f"verify.{f}", getattr(self, f),
+                   "true or false")
+        _check(isinstance(self.timeout, int | float) and not isinstance(self.timeout, bool)
+               and 0 < self.timeout <= 600, "verify.timeout", self.timeout,
+               "a number of seconds in (0, 600]")
+
+
 SECTIONS: dict[str, type] = {
     "model": ModelConfig,
     "task": TaskConfig,
@@ -251,6 +277,7 @@ SECTIONS: dict[str, type] = {
     "algo": AlgoConfig,
     "optim": OptimConfig,
     "run": RunConfig,
+    "verify": VerifyConfig,
 }
 
 
@@ -262,6 +289,7 @@ class TrainConfig:
     algo: AlgoConfig = field(default_factory=AlgoConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    verify: VerifyConfig = field(default_factory=VerifyConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -154,5 +154,6 @@ def build_setup(cfg: TrainConfig) -> Setup:
         scheduler=scheduler, generator=torch.Generator(device=device).manual_seed(cfg.run.seed),
         py_random=random.Random(cfg.run.seed),
         sampler=ProblemSampler(train_problems, cfg.run.seed), eval_problems=held, prompt=prompt,
-        verifier=VerifierPool(timeout=5.0), device=device, dtype=dtype,
+        verifier=VerifierPool(timeout=cfg.verify.timeout, strict=cfg.verify.strict_train),
+        device=device, dtype=dtype,
     )

@@ -7,6 +7,7 @@ samples, scored once with :func:`lensrl.core.compute_advantages`, then split int
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -188,7 +189,7 @@ def collect(s: Setup, cfg: TrainConfig) -> tuple[ScoredBatch, dict[str, float]]:
         times["time/rollout_s"] += time.perf_counter() - t
         t = time.perf_counter()
         golds = [p.answer for p in problems for _ in range(G)]
-        verdicts = s.verifier.verify_batch(golds, ro.texts, strict=True)  # binary, no format reward
+        verdicts = s.verifier.verify_batch(golds, ro.texts)  # verify.strict_train; binary
         times["time/verify_s"] += time.perf_counter() - t
         correct = torch.tensor(
             [math.nan if v.correct is None else float(v.correct) for v in verdicts],
@@ -384,6 +385,7 @@ def _evaluate(s: Setup, cfg: TrainConfig, run_dir: Path, step: int) -> dict[str,
             prompts=[s.prompt(p) for p in s.eval_problems], samples=cfg.run.eval_samples,
             temperature=cfg.rollout.temperature, top_p=cfg.rollout.top_p,
             max_new_tokens=cfg.rollout.max_new_tokens, seed=cfg.run.seed + step,
+            verify=functools.partial(s.verifier.verify_batch, strict=cfg.verify.strict_eval),
         )
     result["step"] = step
     write_eval(run_dir, step, result)

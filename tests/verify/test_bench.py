@@ -36,7 +36,27 @@ def test_quick_run_writes_json(tmp_path: Path) -> None:
         "n_pairs",
         "slowest_hostile_s",
         "hostile_timeout_s",
+        "restart_all_workers_ms",
+        "extract_us_per_pair_prose",
     ):
         assert key in result
     assert result["slowest_hostile_s"] < result["hostile_timeout_s"] + 1.5
     assert result["first_call_after_hostile_ok"] is True
+
+
+def test_extraction_cost_reports_each_kind() -> None:
+    got = bench.extraction_cost(20)
+    assert set(got) == {
+        "extract_us_per_pair_boxed",
+        "extract_us_per_pair_prose",
+        "extract_us_per_pair_list_gold",
+    }
+    assert all(0 < v < 100_000 for v in got.values())
+
+
+def test_prose_set_reads_through_the_fallbacks() -> None:
+    from lensrl.verify.extract import extract_prediction
+
+    for template in bench.PROSE:
+        text = template.format(a=12, b=34)
+        assert extract_prediction(text).answer, text

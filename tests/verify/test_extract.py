@@ -126,3 +126,83 @@ def test_extraction_never_raises(text: str) -> None:
 def test_boxed_round_trip(content: str) -> None:
     if content.strip():
         assert E.extract_prediction(f"blah \\boxed{{{content}}} blah").answer == content.strip()
+
+
+@pytest.mark.parametrize(
+    ("text", "answer", "why"),
+    [
+        ("Final Answer: The largest $n$ is 34.", "34", "a number after a math name"),
+        ("Final answer: the number is 1,000.99\u20ac", "1000.99", "thousands, currency"),
+        ("Answer: the length is 1,22 m", "1.22", "decimal comma"),
+        ("Answer: the length is 1,220 m", "1220", "three digits after a comma: thousands"),
+        ("The answer is 25 apples, because 5 x 5 = 25.", "25", "the first number answers"),
+        ("The answer is \u22123 degrees.", "-3", "Unicode minus"),
+        ("The final answer is 3/4 of the cake.", "3/4", "a fraction is one number"),
+        ("The answer is $5$ apples and 3 pears.", "5", "math with a digit wins"),
+        ("The answer is x >= 5.", "x >= 5", "bare mathematics is taken whole"),
+        ("The answer is (2, 3).", "(2, 3)", "a pair"),
+        ("**Final Answer**\n$$ 9 $$", "9", "display dollars under a heading"),
+        ("Final Answer:\n\\[ 9 \\]", "9", "display brackets on the next line"),
+        ("The answer is: \\[\\frac{1}{2}\\]", "\\frac{1}{2}", "display brackets on the line"),
+        ("Answer: $$8$$", "8", "display dollars inline"),
+        ("The answer is \\text{five} apples", "\\text{five} apples", "no number: the sentence"),
+    ],
+)
+def test_answer_after_phrase(text: str, answer: str, why: str) -> None:
+    assert E.extract_prediction(text).answer == answer, why
+
+
+@pytest.mark.parametrize(
+    ("answer", "is_list"),
+    [
+        ("1, 2", True),
+        ("\\{1,2\\}", True),
+        ("(1, 2)", True),
+        ("$1,2$", True),
+        ("1,000", False),
+        ("1{,}000", False),
+        ("1,\\!000", False),
+        ("[2,3)", False),
+        ("\\frac{1}{2}", False),
+        ("f(1, 2)", False),
+        ("3", False),
+    ],
+)
+def test_is_list_answer(answer: str, is_list: bool) -> None:
+    assert E.is_list_answer(answer) is is_list
+
+
+@pytest.mark.parametrize(
+    ("text", "list_gold", "answer"),
+    [
+        ("\\boxed{1}\\boxed{2}", True, "1, 2"),
+        ("$\\boxed{1}$\n\n$\\boxed{2}$", True, "1, 2"),
+        ("\\boxed{1}\\boxed{2}", False, "2"),
+        ("\\boxed{1} so \\boxed{2}", True, "2"),
+        ("\\boxed{1}\\boxed{2, 3}", True, "2, 3"),
+        ("\\boxed{1, 2}\\boxed{3}", True, "3"),
+        ("\\boxed{1}, \\boxed{2}\\boxed{3}", True, "1, 2, 3"),
+    ],
+)
+def test_boxes_joined_for_a_list_gold(text: str, list_gold: bool, answer: str) -> None:
+    assert E.extract_prediction(text, list_gold=list_gold).answer == answer
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The answer is " + "1," * 200_000,
+        "The answer is " + "1" * 400_000,
+        "Final Answer\n$$" + " 9" * 200_000,
+        "Answer: \\[" + "x" * 400_000,
+        "The answer is $n$ " + "$a$ 1 " * 60_000,
+        "Final answer " * 50_000,
+        ("\\boxed{1}" + " " * 150) * 3_000,
+    ],
+)
+def test_new_fallbacks_are_fast_on_large_input(text: str) -> None:
+    start = time.perf_counter()
+    E.extract_prediction(text)
+    E.extract_prediction(text, list_gold=True)
+    E.is_list_answer(text)
+    assert time.perf_counter() - start < 1.0

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -39,7 +41,7 @@ def test_verdict_is_frozen() -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"workers": 0}, {"timeout": 0}, {"timeout": float("nan")}, {"start_method": "fork"}],
+    [{"workers": 0}, {"timeout": 0}, {"timeout": float("nan")}, {"max_memory_mb": 0}],
 )
 def test_bad_pool_arguments(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError):
@@ -62,11 +64,25 @@ def test_numbers_and_none_are_accepted(pool: VerifierPool) -> None:
     assert pool.verify(gold=None, prediction="\\boxed{42}").correct is None  # type: ignore[arg-type]
 
 
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
 def test_context_manager_stops_workers() -> None:
-    with VerifierPool(workers=1, timeout=5.0) as p:
+    with VerifierPool(workers=2, timeout=5.0) as p:
         assert p.verify(gold="1", prediction="\\boxed{1}").correct is True
-        processes = [w.process for w in p._pool]
-    assert processes and not any(proc.is_alive() for proc in processes)
+        pids = [w.pid for w in p._pool]
+        assert p._server is not None
+        server = p._server.process
+    assert len(pids) == 2 and server.poll() is not None
+    deadline = time.monotonic() + 5.0
+    while not all(_gone(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert all(_gone(pid) for pid in pids)
 
 
 def test_module_level_functions() -> None:
@@ -108,3 +124,66 @@ def test_verify_imports_no_torch_and_evaluates_nothing(path: Path) -> None:
     names |= {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
     assert not builtins & {"eval", "exec", "compile", "__import__"}, path.name
     assert not names & {"parse_expr", "sympify", "ExprExtractionConfig"}, path.name
+
+
+FAKE_SERVER = """
+import os, socket, struct, sys
+from multiprocessing.connection import Connection
+control = socket.socket(fileno=int(sys.argv[1]))
+data, fds, _, _ = socket.recv_fds(control, 8, 2)
+conn = Connection(fds[0])
+control.sendall(struct.pack("<q", os.getpid()))
+conn.recv_bytes()
+conn.send_bytes(b'{"not": "a result"}')
+conn.recv_bytes()
+"""
+
+
+def _pool_with_server(monkeypatch: pytest.MonkeyPatch, code: str) -> VerifierPool:
+    from lensrl.verify import pool as pool_module
+
+    monkeypatch.setattr(pool_module, "_server_command", lambda fd: [sys.executable, "-c", code,
+                                                                     str(fd)])
+    return VerifierPool(workers=1, timeout=1.0)
+
+
+def test_server_that_cannot_start_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lensrl.verify import VerifierError
+
+    p = _pool_with_server(monkeypatch, "import sys; sys.stderr.write('no sympy here'); sys.exit(3)")
+    start = time.perf_counter()
+    with pytest.raises(VerifierError, match="(?s)exited with code 3.*no sympy here"):
+        p.verify(gold="1", prediction="\\boxed{1}")
+    assert time.perf_counter() - start < 10
+    p.close()
+
+
+def test_server_that_hangs_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lensrl.verify import VerifierError
+    from lensrl.verify import pool as pool_module
+
+    monkeypatch.setattr(pool_module, "_SERVER_START_S", 1.0)
+    p = _pool_with_server(monkeypatch, "import time; time.sleep(60)")
+    start = time.perf_counter()
+    with pytest.raises(VerifierError, match="did not start a worker within 1 s"):
+        p.verify(gold="1", prediction="\\boxed{1}")
+    assert time.perf_counter() - start < 10
+    p.close()
+
+
+def test_protocol_error_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lensrl.verify import VerifierError
+
+    p = _pool_with_server(monkeypatch, FAKE_SERVER)
+    start = time.perf_counter()
+    with pytest.raises(VerifierError, match="protocol error: worker .* sent b'{\"not\""):
+        p.verify(gold="1", prediction="\\boxed{1}")
+    assert time.perf_counter() - start < 10
+    p.close()
+
+
+def test_strict_default_of_the_pool(pool: VerifierPool) -> None:
+    with VerifierPool(workers=1, strict=True) as strict_pool:
+        assert strict_pool.verify(gold="4", prediction="The answer is 4").reason == "no boxed answer"
+        assert strict_pool.verify(gold="4", prediction="The answer is 4", strict=False).correct
+    assert pool.verify(gold="4", prediction="The answer is 4").correct is True

@@ -77,6 +77,17 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples")
 
 
+def _verifier(cfg: dict[str, Any]) -> Any:
+    """``verify_batch`` with the run's ``verify.strict_eval`` and ``verify.timeout``."""
+    import functools
+
+    from lensrl.config import VerifyConfig
+    from lensrl.verify import verify_batch
+
+    settings = VerifyConfig(**cfg.get("verify", {}))  # runs saved before [verify]: defaults
+    return functools.partial(verify_batch, strict=settings.strict_eval, timeout=settings.timeout)
+
+
 def run(args: argparse.Namespace) -> int:
     from lensrl.data import format_prompt
     from lensrl.policy import load_checkpoint
@@ -103,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
         ks=args.ks,
         batch_prompts=args.batch_prompts,
         resamples=args.resamples,
+        verify=_verifier(cfg),
     )
     run_cfg = cfg.get("run", {})
     result["run"] = {

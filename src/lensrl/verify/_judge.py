@@ -62,14 +62,30 @@ _UNICODE = {
     "\u00b7": "\\cdot ",
     "\u00f7": "\\div ",
 }
-_UNICODE_RE = re.compile("|".join(_UNICODE))
+# ASCII and Unicode relations: the LaTeX parser reads only their commands. Longest first, so that
+# "<=" is not read as "<" followed by "=".
+_RELATIONS = {
+    ">=": "\\geq ",
+    "<=": "\\leq ",
+    "=<": "\\leq ",
+    "!=": "\\neq ",
+    "=/=": "\\neq ",
+    "<>": "\\neq ",
+    "\u2265": "\\geq ",
+    "\u2264": "\\leq ",
+    "\u2260": "\\neq ",
+}
+_UNICODE.update(_RELATIONS)
+_UNICODE_RE = re.compile("|".join(re.escape(k) for k in sorted(_UNICODE, key=len, reverse=True)))
 _FINAL_STOP_RE = re.compile(r"(?<=\d)\.$")  # "3." at the end of a sentence inside the box
 
 
 def normalize(answer: str) -> str:
-    """Rewrites Math-Verify does not do itself: thousands separators written with spaces, a
-    full stop after a final digit, and Unicode symbols (``−``, ``°``, ``π``, ``∞``, ``×``, ``·``,
-    ``÷``) that models write for their LaTeX commands."""
+    """Rewrites Math-Verify's LaTeX parser does not do itself: thousands separators written with
+    spaces, a full stop after a final digit, Unicode symbols (``−``, ``°``, ``π``, ``∞``, ``×``,
+    ``·``, ``÷``) that models write for their LaTeX commands, and relations written in ASCII or
+    Unicode (``>=``, ``=<``, ``!=``, ``<>``, ``≥``, ``≠`` ...) mapped to ``\\geq``, ``\\leq``,
+    ``\\neq``."""
     s = _FINAL_STOP_RE.sub("", _UNICODE_RE.sub(lambda m: _UNICODE[m.group()], answer).strip())
     if _THOUSANDS_RE.fullmatch(s):
         s = re.sub(r"[^\d.+-]", "", s)

@@ -1,35 +1,51 @@
-"""The worker process of :class:`lensrl.verify.VerifierPool`.
+"""The verifier's worker processes, started as ``python -m lensrl.verify._worker``.
 
-Protocol (one duplex pipe per worker):
+Why a module run with ``-m`` rather than ``multiprocessing``: multiprocessing's ``spawn`` and
+``forkserver`` re-import the caller's ``__main__`` in every worker, so a script without an
+``if __name__ == "__main__":`` guard ran its own top level once per worker (and again for every
+replacement of a killed one), and a script read from stdin could not be re-imported at all. Here
+the caller starts one fresh interpreter on this module (:func:`serve`); it imports Math-Verify,
+warms the parser caches once, then forks a worker for each request. Nothing of the caller's code
+is ever imported, and a replacement worker is a cheap fork of a warm single-threaded process.
 
-* parent -> worker: ``(seq, [(job_id, gold, prediction), ...])`` or ``None`` to stop;
-* worker -> parent: ``(seq, [(job_id, correct, reason), ...])`` once the whole chunk is done.
+Two channels, both created by the caller:
 
-While it works, the worker writes ``(seq, position in chunk, phase, start time)`` into a small
-shared array. The parent never waits on a pipe past the current job's deadline: when it expires
-it reads that array, kills the worker and knows which job hung and whether the gold answer or the
-prediction was being parsed. Results are sent per chunk, not per job, so the IPC cost is one
-message each way for tens of pairs.
+* **control** (a Unix stream socket, fd number in ``argv``): the caller sends 8 bytes (the memory
+  cap in MiB, or -1) with two file descriptors attached (the worker's connection and its status
+  memory); the server forks, closes its copies and answers with the worker's pid (8 bytes). End
+  of file on it means the caller is gone: the server exits.
+* **per worker** (a Unix socket with ``multiprocessing.connection`` framing, JSON payloads):
+  caller -> worker ``[seq, [[job_id, gold, prediction], ...]]`` or ``null`` to stop;
+  worker -> caller ``[seq, [[job_id, correct, reason], ...]]`` once the whole chunk is done.
 
-The pool starts workers with the ``forkserver`` method and preloads this module, so the server
-imports Math-Verify and SymPy once and warms their caches; each worker (and each replacement for
-a killed one) is then a cheap fork of a single-threaded process, never of a parent that may run
-torch threads.
+While it works, a worker writes ``(seq, position in chunk, phase, start time)`` as four doubles
+into its status memory (a shared 32-byte mapping). The caller never waits past the current job's
+deadline: when it expires it reads the status, kills the worker and knows which job hung and
+whether the gold or the prediction was being parsed. One message each way per chunk keeps the
+IPC cost to tens of microseconds for tens of pairs.
+
+This module imports Math-Verify; the caller (``lensrl.verify.pool``) never imports it.
 """
 
 from __future__ import annotations
 
+import json
+import mmap
 import os
 import signal
+import socket
+import struct
+import sys
 import time
 from multiprocessing.connection import Connection
-from typing import Any
 
 from lensrl.verify import _judge
 
 SEQ, POS, PHASE, START = 0, 1, 2, 3
 STATUS_SIZE = 4
+STATUS_BYTES = 8 * STATUS_SIZE
 PHASE_GOLD, PHASE_PREDICTION = 0.0, 1.0
+REQUEST = struct.Struct("<q")  # control messages: the memory cap (request), the pid (answer)
 
 
 def _limit_memory(max_memory_mb: int | None) -> None:
@@ -47,18 +63,20 @@ def _limit_memory(max_memory_mb: int | None) -> None:
         pass
 
 
-def main(conn: Connection, status: Any, max_memory_mb: int | None) -> None:
-    """Serve chunks until the parent sends ``None`` or goes away."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+def work(conn_fd: int, status_fd: int, max_memory_mb: int | None) -> None:
+    """Serve chunks on ``conn_fd`` until the caller sends ``null`` or goes away."""
     _limit_memory(max_memory_mb)
+    status = mmap.mmap(status_fd, STATUS_BYTES)
+    os.close(status_fd)
+    conn = Connection(conn_fd)
 
-    def gold_done() -> None:
-        status[PHASE] = PHASE_PREDICTION
+    def put(index: int, value: float) -> None:
+        struct.pack_into("<d", status, 8 * index, value)
 
     while True:
         try:
-            msg = conn.recv()
-        except (EOFError, OSError):
+            msg = json.loads(conn.recv_bytes())
+        except (EOFError, OSError, ValueError):
             return
         if msg is None:
             return
@@ -66,19 +84,63 @@ def main(conn: Connection, status: Any, max_memory_mb: int | None) -> None:
         results = []
         for pos, (job_id, gold, pred) in enumerate(jobs):
             # START before POS before SEQ: a reader that sees the new position sees its time.
-            status[START] = time.monotonic()
-            status[PHASE] = PHASE_GOLD
-            status[POS] = pos
-            status[SEQ] = seq
+            put(START, time.monotonic())
+            put(PHASE, PHASE_GOLD)
+            put(POS, pos)
+            put(SEQ, seq)
             try:
-                correct, reason = _judge.judge(gold, pred, gold_done)
+                correct, reason = _judge.judge(gold, pred, lambda: put(PHASE, PHASE_PREDICTION))
             except Exception:
-                correct = None if status[PHASE] == PHASE_GOLD else False
-                reason = "verifier crashed"
-            results.append((job_id, correct, reason))
+                gold_phase = struct.unpack_from("<d", status, 8 * PHASE)[0] == PHASE_GOLD
+                correct, reason = (None if gold_phase else False), "verifier crashed"
+            results.append([job_id, correct, reason])
         try:
-            conn.send((seq, results))
-        except (BrokenPipeError, OSError):
+            conn.send_bytes(json.dumps([seq, results]).encode())
+        except OSError:
+            return
+
+
+def _recv_exact(sock: socket.socket, size: int) -> tuple[bytes, list[int]]:
+    data, fds, _, _ = socket.recv_fds(sock, size, 2)
+    while data and len(data) < size:  # a stream socket may split even 8 bytes
+        more = sock.recv(size - len(data))
+        if not more:
+            return b"", fds
+        data += more
+    return data, fds
+
+
+def serve(control_fd: int) -> None:
+    """Fork a worker for each request on the control socket; exit when the caller closes it."""
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps finished workers
+    warm_up()
+    control = socket.socket(fileno=control_fd)
+    while True:
+        try:
+            data, fds = _recv_exact(control, REQUEST.size)
+        except OSError:
+            return
+        if len(data) != REQUEST.size or len(fds) != 2:
+            for fd in fds:
+                os.close(fd)
+            return
+        (cap,) = REQUEST.unpack(data)
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                control.close()
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                work(fds[0], fds[1], None if cap < 0 else int(cap))
+            except BaseException:
+                code = 1
+            finally:
+                os._exit(code)
+        for fd in fds:
+            os.close(fd)
+        try:
+            control.sendall(REQUEST.pack(pid))
+        except OSError:
             return
 
 
@@ -101,6 +163,7 @@ WARM_UP = (
     ("x=2", "2"),
     ("\\pi/2", "\\frac{\\pi}{2}"),
     ("1,000", "1000"),
+    ("x \\geq 5", "x \\ge 5"),
 )
 
 
@@ -109,9 +172,20 @@ def warm_up() -> None:
     try:
         for gold, pred in WARM_UP:
             _judge.judge(gold, pred)
-    except Exception:  # a warm-up failure must never stop the forkserver from starting
+    except Exception:  # a warm-up failure must never stop the server from starting
         pass
     _judge._gold_cache.clear()
 
 
-warm_up()
+def main(argv: list[str]) -> int:
+    if len(argv) != 1 or not argv[0].isdigit():
+        print("usage: python -m lensrl.verify._worker CONTROL_FD (started by VerifierPool)",
+              file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the caller's to handle
+    serve(int(argv[0]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

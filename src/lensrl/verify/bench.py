@@ -8,6 +8,8 @@ the pairs correct, every pair distinct, grouped like GRPO rollouts (``G`` predic
 The serial loop runs the same extraction and Math-Verify calls in this process with no pool and no
 time limit. Both start warm: workers already running, parser caches already built. Three rounds,
 each on a fresh answer set and in alternating order; the speed-up is the median round's.
+Also reported: the caller's extraction cost per pair (boxed, prose fallbacks, several boxes for a
+list gold) and the time of a call that must first replace every killed worker.
 """
 
 from __future__ import annotations
@@ -82,6 +84,52 @@ def _family(kind: int, a: int, b: int) -> list[str]:
     ][kind]
 
 
+PROSE = (
+    "Final Answer: The largest $n$ is {a}.",
+    "So the answer is {a},{b:02d} meters.",
+    "**Final Answer**\n$$ {a} $$",
+    "The answer is x >= {a}.",
+    "Therefore the answer is $\\frac{{{a}}}{{{b}}}$. I hope it is correct.",
+    "Answer: the total is {a},{b:03d}.99\u20ac",
+)
+
+
+def extraction_cost(n: int = 2000, *, seed: int = 0) -> dict[str, float]:
+    """Microseconds per pair spent in the calling process (``prepare``: extraction and checks),
+    for boxed completions, for prose ones (the answer-phrase fallbacks) and for a list gold
+    (several boxes joined). Each completion carries ~1,500 characters of reasoning before it."""
+    rng = random.Random(seed)
+    reasoning = "We compute step by step: 3 + 4 = 7, and 7 * 6 = 42. " * 30
+    sets = {
+        "boxed": [("42", f"{reasoning} so \\boxed{{{rng.randint(1, 99)}}}.") for _ in range(n)],
+        "prose": [
+            ("42", reasoning + PROSE[i % len(PROSE)].format(a=rng.randint(1, 99), b=rng.randint(1, 99)))
+            for i in range(n)
+        ],
+        "list_gold": [("1, 2", f"{reasoning} $\\boxed{{1}}$ $\\boxed{{{i % 3}}}$") for i in range(n)],
+    }
+    out = {}
+    for name, pairs in sets.items():
+        t0 = time.perf_counter()
+        for gold, pred in pairs:
+            prepare(gold, pred, strict=False)
+        out[f"extract_us_per_pair_{name}"] = round(1e6 * (time.perf_counter() - t0) / n, 1)
+    return out
+
+
+def restart_ms(pool: VerifierPool, repeats: int = 5) -> float:
+    """Median wall time of a call that first has to replace all its killed workers (kill, fork
+    from the warm server, judge one pair), in milliseconds."""
+    times = []
+    for _ in range(repeats):
+        for w in pool._pool:
+            w.kill()
+        t0 = time.perf_counter()
+        pool.verify(gold="3", prediction="\\boxed{3}")
+        times.append(time.perf_counter() - t0)
+    return round(1000 * statistics.median(times), 1)
+
+
 def serial(golds: list[str], preds: list[str]) -> list[Verdict]:
     """The baseline: the same extraction and Math-Verify calls, one pair after another."""
     from lensrl.verify import _judge
@@ -140,6 +188,8 @@ def run(quick: bool = True) -> dict[str, Any]:
         recovery_s = time.perf_counter() - t0
         restarts = pool.stats["restarts"]
         workers = pool.workers
+        restart = restart_ms(pool)
+    extraction = extraction_cost()
     slowest = max(hostile, key=hostile.__getitem__)
     return {
         "quick": quick,
@@ -162,6 +212,8 @@ def run(quick: bool = True) -> dict[str, Any]:
         "worker_restarts": restarts,
         "first_call_after_hostile_s": round(recovery_s, 4),
         "first_call_after_hostile_ok": after.correct is True,
+        "restart_all_workers_ms": restart,
+        **extraction,
     }
 
 

@@ -14,9 +14,18 @@ Predictions (``extract_prediction``):
    not an answer.
 2. Not in strict mode, when there is no ``\\boxed`` at all:
    a. GSM8K style: the text after the last ``####`` on its line;
-   b. the last "answer is X" / "Answer: X" phrase (the first ``$...$`` in X if it has one, else X
-      up to the end of the sentence);
+   b. the last "answer is X" / "Answer: X" / "**Final Answer**" phrase (see
+      :func:`answer_after_phrase`): display math right after it (``$$ 9 $$``, ``\\[ 9 \\]``, also
+      on the next line); else, in the rest of its sentence, the last ``$...$``, unless it holds
+      no digit and a plain number follows it (``The largest $n$ is 34.`` gives ``34``); a sentence
+      with words and no math gives its first plain number (:func:`plain_number`: thousands
+      separators, units and currency dropped, a decimal comma read where unambiguous); a
+      sentence of bare mathematics (``x >= 5``, ``3/4``) is taken whole;
    c. a short bare answer: the whole text if it is one line of at most ``MAX_BARE_CHARS``.
+
+With ``list_gold=True`` (the gold answer is a list, :func:`is_list_answer`), boxes at the end
+separated by white space alone are joined too (``\\boxed{1}\\boxed{2}`` reads as ``1, 2``), as
+long as the last box is not a list itself.
 
 Gold answers (``extract_gold``): the last ``\\boxed{}`` if there is one (so a MATH solution works as
 gold), else the text after ``####``, else the whole string; ``$...$``, ``\\(...\\)`` and ``\\[...\\]``
@@ -45,8 +54,20 @@ _SEPARATOR_RE = re.compile(
 _CONNECTOR_RE = re.compile(r"(?<!\\)[,;]|and|or")  # "\\," is a thin space, not a comma
 _MAX_GAP = 200  # longest separator between two boxed answers that are read as one list
 _MAX_JOINED = 10  # most boxed answers read as one list (Math-Verify joins up to 5)
-_ANSWER_PHRASE_RE = re.compile(r"(?i:answer)\s*(?:is|:|=)\s*:?")
+# "answer is", "Answer:", "answer =", and a "Final Answer" heading ("**Final Answer**\n$$ 9 $$").
+_ANSWER_PHRASE_RE = re.compile(
+    r"(?i:answer)\**\s*(?:is|:|=)\s*:?\**|(?i:final\s+answer)\**\s*:?\**(?=\s*(?:\n|\$\$|\\\[))"
+)
 _INLINE_MATH_RE = re.compile(r"\$\$?([^$]{1,2000})\$\$?")
+_DISPLAY = (("$$", "$$"), ("\\[", "\\]"))
+# A plain number in prose: digits with thousands separators ("1,000", "1 000" is not taken: a space
+# also separates list items), a decimal part after "." or ",", or a fraction "3/4". Bounded
+# repetitions only, so the search stays linear.
+_NUMBER_RE = re.compile(
+    r"(?<![\w.,])[-\u2212]?(?:\d{1,3}(?:,\d{3})+(?:\.\d{1,30})?|\d{1,30}(?:[.,]\d{1,30})?"
+    r"(?:/\d{1,30})?)(?![\d])"
+)
+_WORD_RE = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")  # a word, not a LaTeX command's name
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _WRAPPERS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"))
 
@@ -159,7 +180,33 @@ def _after_hashes(text: str) -> str | None:
     return strip_math_delimiters(answer) or None
 
 
-def _answer_phrase(text: str) -> str | None:
+def _display_math(text: str) -> str | None:
+    """The content of ``$$...$$`` or ``\\[...\\]`` at the start of ``text``, if it opens there."""
+    for left, right in _DISPLAY:
+        if text.startswith(left):
+            end = text.find(right, len(left), 4000)
+            return (text[len(left) : end].strip() or None) if end > 0 else None
+    return None
+
+
+def plain_number(text: str) -> str | None:
+    """The first plain number in ``text`` (prose), normalised; None if there is none.
+
+    ``1,000.99€`` -> ``1000.99``; ``1,22`` -> ``1.22`` (a comma followed by other than three
+    digits is a decimal comma); ``3/4`` stays a fraction; ``−5`` -> ``-5``. Units and currency
+    around the number are simply not part of it.
+    """
+    found = _NUMBER_RE.search(text)
+    if found is None:
+        return None
+    number = found.group().replace("\u2212", "-")
+    if re.fullmatch(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?", number):
+        return number.replace(",", "")
+    return number.replace(",", ".")
+
+
+def answer_after_phrase(text: str) -> str | None:
+    """The answer after the last "answer is" / "Answer:" phrase (module docstring, 2b)."""
     # Look only at the tail: an answer phrase is near the end, and this bounds the regex work.
     tail = text[-4000:]
     found = None
@@ -167,22 +214,89 @@ def _answer_phrase(text: str) -> str | None:
         found = m
     if found is None:
         return None
-    rest = tail[found.end() :].split("\n", 1)[0].strip()
-    math = _INLINE_MATH_RE.search(rest)
-    if math is not None:
-        return math.group(1).strip() or None
+    after = tail[found.end() :].lstrip()
+    display = _display_math(after)
+    if display is not None:
+        return display
+    rest = after.split("\n", 1)[0].strip()
     sentence = re.split(r"\.(?:\s|$)", rest, maxsplit=1)[0]
+    maths = list(_INLINE_MATH_RE.finditer(sentence))
+    if maths:
+        last = maths[-1]
+        trailing = plain_number(sentence[last.end() :])
+        # "The largest $n$ is 34": the math names the unknown, the number after it answers.
+        if trailing is not None and not re.search(r"\d", last.group(1)):
+            return trailing
+        return last.group(1).strip() or None
+    if _WORD_RE.search(re.sub(r"\\text\{[^{}]*\}", " w ", sentence)):
+        prose = plain_number(sentence)
+        if prose is not None:
+            return prose
     return strip_math_delimiters(sentence) or None
 
 
-def extract_prediction(text: str, *, strict: bool = False) -> Extraction:
-    """The answer a completion gives; see the module docstring for the order of fallbacks."""
+def _last_boxes_of_list(text: str, first: Extraction) -> Extraction:
+    """For a list gold: the boxes at the end joined, separated by white space alone too."""
+    if first.answer is None or is_list_answer(first.answer):
+        return first
+    box = _previous_box(text, len(text))
+    assert box is not None
+    parts: list[str] = []
+    start = box[0]
+    while len(parts) < _MAX_JOINED and (box := _previous_box(text, start)) is not None:
+        prev, prev_end = _box_argument(text, box[1])
+        if prev is None or not 0 <= start - prev_end <= _MAX_GAP:
+            break
+        if not _SEPARATOR_RE.fullmatch(text[prev_end:start]) or is_list_answer(prev):
+            break
+        parts.append(prev.strip())
+        start = box[0]
+    if not parts:
+        return first
+    return Extraction(", ".join([*reversed(parts), first.answer]), "")
+
+
+def _top_level_comma(text: str) -> bool:
+    depth = 0
+    for i, c in enumerate(text):
+        if c in "{([":
+            depth += 1
+        elif c in "})]":
+            depth -= 1
+        elif c == "," and depth == 0 and not text.startswith("\\!", i + 1):
+            return True
+    return False
+
+
+def is_list_answer(answer: str) -> bool:
+    """Whether an answer is a list of several values: ``1, 2``, ``\\{1,2\\}``, ``(1, 2)``.
+
+    A number with thousands separators (``1,000``, ``1{,}000``) is one value.
+    """
+    s = strip_math_delimiters(answer).replace(" ", "")
+    if re.fullmatch(r"[+-]?\d{1,3}(?:(?:,|\{,\}|,\\!)\d{3})+(?:\.\d+)?", s):
+        return False
+    for left, right in (("\\{", "\\}"), ("(", ")"), ("[", "]")):
+        if s.startswith(left) and s.endswith(right):
+            s = s[len(left) : -len(right)]
+            break
+    return _top_level_comma(s)
+
+
+def extract_prediction(text: str, *, strict: bool = False, list_gold: bool = False) -> Extraction:
+    """The answer a completion gives; see the module docstring for the order of fallbacks.
+
+    ``list_gold``: the gold answer is a list (:func:`is_list_answer`), so boxes at the end
+    separated by white space only are read as one answer.
+    """
     if "\\boxed" in text or "\\fbox" in text:
         boxed = last_boxed(text)
+        if list_gold:
+            boxed = _last_boxes_of_list(text, boxed)
         return boxed if boxed.answer or boxed.answer is None else Extraction(None, R.NO_ANSWER)
     if strict:
         return Extraction(None, R.NO_BOXED)
-    for found in (_after_hashes(text), _answer_phrase(text)):
+    for found in (_after_hashes(text), answer_after_phrase(text)):
         if found:
             return Extraction(found)
     bare = text.strip()

@@ -6,65 +6,224 @@ processes that run Math-Verify (:mod:`lensrl.verify._worker`). A pair that runs 
 has its worker killed and replaced; the pair gets a ``"timeout"`` verdict and the rest of its chunk
 is re-queued, so every call returns within about ``timeout`` per hostile pair plus a small
 overhead. No thread is used: one ``multiprocessing.connection.wait`` loop drives all workers.
+
+Workers are forked by a server process started as ``python -m lensrl.verify._worker`` (never by
+``multiprocessing``), so the caller's ``__main__`` is never imported again: a script without a
+main guard, a script piped to ``python -``, ``python -c``, a notebook, or a daemonic process (where
+``multiprocessing`` may not start children) all work alike. See ``docs/verifier.md`` §5.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import json
 import math
-import multiprocessing as mp
+import mmap
 import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
-from typing import Any
 
 from lensrl.verify import verdict as R
 from lensrl.verify.prepare import Prepared, finish, prepare
 from lensrl.verify.verdict import Verdict
 
-# Mirrors lensrl.verify._worker, which the parent must not import (it loads Math-Verify).
+# Mirrors lensrl.verify._worker, which the caller must not import (it loads Math-Verify).
 _SEQ, _POS, _PHASE, _START, _STATUS_SIZE = 0, 1, 2, 3, 4
 _PHASE_GOLD = 0.0
-_STARTUP_GRACE_S = 60.0  # first chunk of a worker: the forkserver may still be importing SymPy
+_REQUEST = struct.Struct("<q")
+_SERVER_START_S = 60.0  # first worker: the server imports SymPy and Math-Verify and warms up
+_STARTUP_GRACE_S = 10.0  # first chunk of a freshly forked worker, on a loaded machine
 _MAX_START_FAILURES = 3
 _MAX_HUNG_GOLDS = 10_000  # golds remembered as hanging the parser (forgotten all at once)
 _RECHECK_S = 0.01  # poll interval while a worker has not yet started its chunk
+_LOG_TAIL = 2000  # characters of the server's stderr quoted in a VerifierError
 
 Job = tuple[int, str, str | None]  # (job id, gold answer, predicted answer or None)
 
 
-def _worker_entry(conn: Connection, status: Any, max_memory_mb: int | None) -> None:
-    from lensrl.verify import _worker
+class VerifierError(RuntimeError):
+    """The verifier's processes cannot do their work: they do not start, or break the protocol.
 
-    _worker.main(conn, status, max_memory_mb)
+    The message names the cause (and quotes the worker server's stderr where there is one). It is
+    raised within a bounded time, never instead of a verdict for hostile input: a hostile answer
+    gets a ``"timeout"`` or ``"verifier crashed"`` verdict and the pool carries on.
+    """
+
+
+def _server_command(control_fd: int) -> list[str]:
+    """``python -P -m lensrl.verify._worker FD``: a fresh interpreter, not the caller's script.
+
+    ``-P`` keeps the current directory off ``sys.path`` (a stray ``sympy.py`` there must not be
+    imported); the caller's ``sys.path`` goes in ``PYTHONPATH`` instead (see :func:`_server_env`).
+    """
+    if not sys.executable:
+        raise VerifierError("cannot start verifier workers: sys.executable is empty")
+    return [sys.executable, "-P", "-m", "lensrl.verify._worker", str(control_fd)]
+
+
+def _server_env() -> dict[str, str]:
+    """The caller's environment with its ``sys.path`` as ``PYTHONPATH``, so that the server finds
+    ``lensrl`` wherever the caller did (an uninstalled checkout, a notebook's path tweaks)."""
+    env = dict(os.environ)
+    paths = [p for p in sys.path if p and os.path.isdir(p)]
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    return env
+
+
+class _Server:
+    """The process that forks workers (``lensrl.verify._worker.serve``) and its control socket."""
+
+    def __init__(self) -> None:
+        # output of the server and its workers, quoted when they fail; closed in close()
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.command = _server_command(theirs.fileno())
+        try:
+            self.process = subprocess.Popen(
+                self.command,
+                stdin=subprocess.DEVNULL,
+                stdout=self.log,  # not the caller's stdout: a pipe a caller reads to its end
+                stderr=self.log,
+                pass_fds=(theirs.fileno(),),
+                env=_server_env(),
+                close_fds=True,
+            )
+        except OSError as exc:
+            mine.close()
+            self.log.close()
+            raise VerifierError(f"cannot start the verifier server: {exc}") from exc
+        finally:
+            theirs.close()
+        self.control = mine
+        self.started = False  # True once it has forked one worker
+
+    def stderr_tail(self) -> str:
+        with contextlib.suppress(OSError, ValueError):
+            self.log.seek(0, os.SEEK_END)
+            size = self.log.tell()
+            self.log.seek(max(0, size - _LOG_TAIL))
+            return self.log.read().decode(errors="replace").strip()
+        return ""
+
+    def _failure(self, what: str) -> VerifierError:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=1.0)
+        code = self.process.poll()
+        state = "is still running" if code is None else f"exited with code {code}"
+        tail = self.stderr_tail()
+        return VerifierError(
+            f"verifier server ({' '.join(map(str, self.command))}) {what}; it {state}"
+            + (f"; its stderr ends with:\n{tail}" if tail else "; its stderr is empty")
+        )
+
+    def fork_worker(self, conn_fd: int, status_fd: int, max_memory_mb: int | None) -> int:
+        """Ask the server for a worker on these descriptors; its pid."""
+        limit = _SERVER_START_S if not self.started else _STARTUP_GRACE_S
+        try:
+            socket.send_fds(
+                self.control, [_REQUEST.pack(-1 if max_memory_mb is None else max_memory_mb)],
+                [conn_fd, status_fd],
+            )
+            data = b""
+            deadline = time.monotonic() + limit
+            while len(data) < _REQUEST.size:
+                self.control.settimeout(max(0.001, deadline - time.monotonic()))
+                more = self.control.recv(_REQUEST.size - len(data))
+                if not more:
+                    raise self._failure("closed its control socket before starting a worker")
+                data += more
+        except TimeoutError:
+            self.close()
+            raise self._failure(f"did not start a worker within {limit:g} s") from None
+        except OSError as exc:
+            raise self._failure(f"cannot be reached ({exc})") from exc
+        self.started = True
+        (pid,) = _REQUEST.unpack(data)
+        if pid <= 0:
+            raise self._failure(f"answered with an invalid pid {pid}")
+        return int(pid)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def close(self) -> None:
+        self.control.close()  # end of file: the server exits
+        try:
+            self.process.wait(timeout=2.0)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5.0)
+        self.log.close()
 
 
 @dataclass
 class _Worker:
-    process: Any
+    pid: int
     conn: Connection
-    status: Any
+    status: mmap.mmap
     seq: int = -1
     jobs: list[Job] = field(default_factory=list)
     sent_at: float = 0.0
     fresh: bool = True
 
+    def get(self, index: int) -> float:
+        return float(struct.unpack_from("<d", self.status, 8 * index)[0])
+
     def deadline(self, timeout: float) -> float:
         """When to kill this worker if it has not answered."""
-        if self.status[_SEQ] == self.seq:
-            return float(self.status[_START]) + timeout
+        if self.get(_SEQ) == self.seq:
+            return self.get(_START) + timeout
         return self.sent_at + timeout + (_STARTUP_GRACE_S if self.fresh else 1.0)
 
     def next_check(self, timeout: float, now: float) -> float:
         """When to look again: its deadline, or soon if it has not picked up its chunk yet."""
-        if self.status[_SEQ] == self.seq:
-            return float(self.status[_START]) + timeout
+        if self.get(_SEQ) == self.seq:
+            return self.get(_START) + timeout
         return min(now + _RECHECK_S, self.deadline(timeout))
+
+    def alive(self) -> bool:
+        """Whether an idle worker still runs: its socket is not at end of file. (An idle worker
+        never writes, and no other process holds its end, so readable means it exited. This
+        never signals a pid, which could by now name another process.)"""
+        try:
+            return not self.conn.closed and not self.conn.poll()
+        except OSError:
+            return False
+
+    def discard(self) -> None:
+        """Forget a worker that has exited."""
+        self.conn.close()
+        self.status.close()
+
+    def kill(self) -> None:
+        """SIGKILL a worker that is running (busy, hung, or not stopping when asked)."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(self.pid, signal.SIGKILL)
+        self.discard()
+
+
+def _decode(raw: bytes, w: _Worker) -> dict[int, tuple[bool | None, str]]:
+    """A worker's answer to its chunk, checked; a :class:`VerifierError` if it is malformed."""
+    try:
+        seq, done = json.loads(raw)
+        got = {int(k): (c, str(r)) for k, c, r in done if c is None or isinstance(c, bool)}
+        if seq != w.seq or len(got) != len(done) or set(got) != {j[0] for j in w.jobs}:
+            raise ValueError(f"chunk {seq} with {len(done)} results for chunk {w.seq} of "
+                             f"{len(w.jobs)} jobs")
+    except (ValueError, TypeError) as exc:
+        raise VerifierError(f"protocol error: worker {w.pid} sent {raw[:200]!r} ({exc})") from None
+    return got
 
 
 class VerifierPool:
@@ -74,14 +233,15 @@ class VerifierPool:
         workers: number of worker processes (default: the CPUs this process may use).
         timeout: default wall-clock limit in seconds for one pair (parse gold, parse prediction,
             compare); ``verify_batch(..., timeout=)`` overrides it per call.
-        start_method: ``"forkserver"`` (default where available: workers fork from a clean,
-            single-threaded server that has Math-Verify imported) or ``"spawn"``. ``"fork"`` is
-            refused: forking a process that runs torch threads can deadlock.
+        strict: default extraction mode of :meth:`verify` / :meth:`verify_batch` calls that do not
+            pass ``strict`` (``True``: only the last ``\\boxed{}``; see ``docs/verifier.md`` §2).
         max_memory_mb: address space a worker may add to what it maps at start (``None``: no cap).
         chunk_size: pairs per message to a worker (default: about a quarter of a worker's share).
 
-    Use as a context manager, or call :meth:`close`. Not for use from several threads at once
-    (calls are serialised by a lock).
+    Workers are forked by one server process, ``python -m lensrl.verify._worker`` (see that
+    module for why not ``multiprocessing``). Needs a POSIX system. Use as a context manager, or
+    call :meth:`close`. Calls from several threads are serialised by a lock. Raises
+    :class:`VerifierError` when the workers cannot be started.
     """
 
     def __init__(
@@ -89,7 +249,7 @@ class VerifierPool:
         workers: int | None = None,
         timeout: float = 5.0,
         *,
-        start_method: str | None = None,
+        strict: bool = False,
         max_memory_mb: int | None = 2048,
         chunk_size: int | None = None,
     ) -> None:
@@ -98,20 +258,20 @@ class VerifierPool:
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         _check_timeout(timeout)
-        methods = mp.get_all_start_methods()
-        start_method = start_method or ("forkserver" if "forkserver" in methods else "spawn")
-        if start_method not in ("forkserver", "spawn") or start_method not in methods:
-            raise ValueError(f"start_method must be 'forkserver' or 'spawn', got {start_method!r}")
         if chunk_size is not None and chunk_size < 1:
             raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+        if max_memory_mb is not None and max_memory_mb < 1:
+            raise ValueError(f"max_memory_mb must be >= 1 or None, got {max_memory_mb}")
+        if not isinstance(strict, bool):
+            raise TypeError(f"strict must be a bool, got {strict!r}")
         self.workers = workers
         self.timeout = timeout
-        self.start_method = start_method
+        self.strict = strict
         self.max_memory_mb = max_memory_mb
         self.chunk_size = chunk_size
         self.stats = {"pairs": 0, "judged": 0, "timeouts": 0, "crashes": 0, "restarts": 0}
-        self._ctx: Any = mp.get_context(start_method)
         self._lock = threading.Lock()
+        self._server: _Server | None = None
         self._pool: list[_Worker] = []
         self._pid = os.getpid()
         self._seq = 0
@@ -130,23 +290,31 @@ class VerifierPool:
             self._ensure_workers()
 
     def close(self) -> None:
-        """Stop the workers (politely, then by force)."""
+        """Stop the workers (politely, then by force) and their server."""
         with self._lock:
             pool, self._pool = self._pool, []
+            server, self._server = self._server, None
             if os.getpid() != self._pid:
                 return
             for w in pool:
                 with contextlib.suppress(OSError):
-                    w.conn.send(None)
+                    w.conn.send_bytes(b"null")
+            deadline = time.monotonic() + 1.0
             for w in pool:
-                w.process.join(timeout=1.0)
-                if w.process.is_alive():
-                    w.process.kill()
-                    w.process.join(timeout=1.0)
-                w.conn.close()
+                if wait([w.conn], timeout=max(0.0, deadline - time.monotonic())):
+                    w.discard()  # end of file: it has exited
+                else:
+                    w.kill()
+            if server is not None:
+                server.close()
 
     def verify(
-        self, *, gold: str, prediction: str, strict: bool = False, timeout: float | None = None
+        self,
+        *,
+        gold: str,
+        prediction: str,
+        strict: bool | None = None,
+        timeout: float | None = None,
     ) -> Verdict:
         """Judge one prediction against one gold answer (see :func:`lensrl.verify.verify`)."""
         return self.verify_batch([gold], [prediction], strict=strict, timeout=timeout)[0]
@@ -156,19 +324,23 @@ class VerifierPool:
         golds: Sequence[str],
         predictions: Sequence[str],
         *,
-        strict: bool = False,
+        strict: bool | None = None,
         timeout: float | None = None,
     ) -> list[Verdict]:
-        """Judge ``predictions[i]`` against ``golds[i]`` for every i, in parallel."""
+        """Judge ``predictions[i]`` against ``golds[i]`` for every i, in parallel.
+
+        ``strict`` and ``timeout`` default to the pool's.
+        """
         if len(golds) != len(predictions):
             raise ValueError(f"{len(golds)} golds but {len(predictions)} predictions")
         limit = self.timeout if timeout is None else timeout
         _check_timeout(limit)
+        mode = self.strict if strict is None else strict
         out: list[Verdict | None] = [None] * len(golds)
         prepared: list[Prepared | None] = [None] * len(golds)
         pairs: dict[tuple[str, str | None], list[int]] = {}
         for i, (gold, pred) in enumerate(zip(golds, predictions)):
-            ready = prepare(gold, pred, strict=strict)
+            ready = prepare(gold, pred, strict=mode)
             if isinstance(ready, Verdict):
                 out[i] = ready
             else:
@@ -180,6 +352,8 @@ class VerifierPool:
             self.stats["pairs"] += len(golds)
             self.stats["judged"] += len(jobs)
         for k, indices in enumerate(pairs.values()):
+            if k not in results:  # _schedule answers every job or raises; guard all the same
+                raise VerifierError(f"internal error: no verdict for pair {k} of {len(jobs)}")
             correct, reason = results[k]
             for i in indices:
                 prep = prepared[i]
@@ -190,16 +364,15 @@ class VerifierPool:
     # -- scheduling ---------------------------------------------------------------------------
 
     def _run(self, jobs: list[Job], timeout: float) -> dict[int, tuple[bool | None, str]]:
-        self._ensure_workers()
         try:
+            self._ensure_workers()
             return self._schedule(jobs, timeout)
         except BaseException:
-            # Interrupted (Ctrl-C, a start failure): busy workers hold stale chunks, drop them.
+            # Interrupted (Ctrl-C, a start failure, a protocol error): busy workers hold stale
+            # chunks, drop them.
             for w in self._pool:
                 if w.jobs:
-                    w.process.kill()
-                    w.process.join(timeout=5.0)
-                    w.conn.close()
+                    w.kill()
             self._pool = [w for w in self._pool if not w.jobs]
             raise
 
@@ -224,7 +397,12 @@ class VerifierPool:
                 if w.jobs and now >= w.deadline(timeout) and not w.conn.poll():
                     failures += self._fail(w, pending, results, R.TIMEOUT, timeout)
                     if failures >= _MAX_START_FAILURES:
-                        raise RuntimeError("verifier workers do not start; see their stderr")
+                        tail = self._server.stderr_tail() if self._server else ""
+                        raise VerifierError(
+                            f"{failures} verifier workers were started but never began their "
+                            f"first chunk within {timeout + _STARTUP_GRACE_S:g} s"
+                            + (f"; the server's stderr ends with:\n{tail}" if tail else "")
+                        )
 
     def _send(
         self,
@@ -245,7 +423,7 @@ class VerifierPool:
             self._seq += 1
             w.seq, w.jobs, w.sent_at = self._seq, chunk, time.monotonic()
             try:
-                w.conn.send((w.seq, chunk))
+                w.conn.send_bytes(json.dumps([w.seq, chunk]).encode())
             except OSError:  # the worker died while idle: replace it, re-queue the chunk
                 self._fail(w, pending, results, R.CRASHED, None)
 
@@ -253,14 +431,12 @@ class VerifierPool:
         self, w: _Worker, pending: deque[Job], results: dict[int, tuple[bool | None, str]]
     ) -> None:
         try:
-            seq, done = w.conn.recv()
+            raw = w.conn.recv_bytes()
         except (EOFError, OSError):
             self._fail(w, pending, results, R.CRASHED, None)
             return
-        if seq == w.seq:
-            for job_id, correct, reason in done:
-                results[job_id] = (correct, reason)
-            w.jobs, w.fresh = [], False
+        results.update(_decode(raw, w))
+        w.jobs, w.fresh = [], False
 
     def _fail(
         self,
@@ -274,13 +450,14 @@ class VerifierPool:
 
         With a ``timeout``, a worker that has just moved on to a new job is left alone.
         """
-        started = w.status[_SEQ] == w.seq
-        pos, on_gold = int(w.status[_POS]), w.status[_PHASE] == _PHASE_GOLD
-        if timeout is not None and started and time.monotonic() < w.status[_START] + timeout:
+        started = w.get(_SEQ) == w.seq
+        pos, on_gold = int(w.get(_POS)), w.get(_PHASE) == _PHASE_GOLD
+        if timeout is not None and started and time.monotonic() < w.get(_START) + timeout:
             return 0
-        w.process.kill()
-        w.process.join(timeout=5.0)
-        w.conn.close()
+        if reason == R.CRASHED:  # its socket broke: it has exited already
+            w.discard()
+        else:
+            w.kill()
         jobs, w.jobs = w.jobs, []
         if started and 0 <= pos < len(jobs):
             job_id, gold, _ = jobs[pos]
@@ -297,27 +474,47 @@ class VerifierPool:
         return 0 if started else 1
 
     def _ensure_workers(self) -> None:
-        if os.getpid() != self._pid:  # we are a forked child: those workers are the parent's
-            self._pool, self._pid = [], os.getpid()
-        self._pool = [w for w in self._pool if w.process.is_alive()]
+        if os.getpid() != self._pid:  # a forked child: the server and workers are the parent's
+            for w in self._pool:
+                w.conn.close()
+            if self._server is not None:
+                self._server.control.close()
+            self._pool, self._server, self._pid = [], None, os.getpid()
+        for w in [w for w in self._pool if not w.alive()]:
+            w.discard()
+            self._pool.remove(w)
         while len(self._pool) < self.workers:
             self._pool.append(self._spawn())
 
     def _spawn(self) -> _Worker:
-        if self.start_method == "forkserver":
-            self._ctx.set_forkserver_preload(["lensrl.verify._worker"])
-        parent, child = self._ctx.Pipe(duplex=True)
-        status = self._ctx.RawArray("d", _STATUS_SIZE)
-        status[_SEQ] = -1.0
-        process = self._ctx.Process(
-            target=_worker_entry,
-            args=(child, status, self.max_memory_mb),
-            name="lensrl-verifier",
-            daemon=True,
-        )
-        process.start()
-        child.close()
-        return _Worker(process, parent, status)
+        if self._server is not None and not self._server.alive():
+            self._server.close()  # killed from outside: start another
+            self._server = None
+        if self._server is None:
+            self._server = _Server()
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        status_fd = _status_fd()
+        try:
+            os.ftruncate(status_fd, 8 * _STATUS_SIZE)
+            status = mmap.mmap(status_fd, 8 * _STATUS_SIZE)
+            struct.pack_into("<d", status, 8 * _SEQ, -1.0)
+            pid = self._server.fork_worker(theirs.fileno(), status_fd, self.max_memory_mb)
+        except BaseException:
+            mine.close()
+            raise
+        finally:
+            theirs.close()
+            os.close(status_fd)
+        return _Worker(pid, Connection(mine.detach()), status)
+
+
+def _status_fd() -> int:
+    """A file descriptor of shared memory for one worker's status (anonymous where possible)."""
+    if hasattr(os, "memfd_create"):
+        return os.memfd_create("lensrl-verifier-status")
+    fd, path = tempfile.mkstemp(prefix="lensrl-verifier-")
+    os.unlink(path)
+    return fd
 
 
 def _check_timeout(timeout: float) -> None:
@@ -354,6 +551,7 @@ def verify(*, gold: str, prediction: str, timeout: float = 5.0, strict: bool = F
     The prediction's answer is its last ``\\boxed{}``; without ``strict`` the fallbacks of
     :mod:`lensrl.verify.extract` apply. ``correct is None`` means the gold cannot be judged.
     Returns within about ``timeout`` seconds (plus worker start-up on the very first call).
+    Raises :class:`VerifierError` if the worker processes cannot be started.
     """
     return default_pool().verify(gold=gold, prediction=prediction, strict=strict, timeout=timeout)
 

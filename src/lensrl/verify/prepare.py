@@ -10,7 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lensrl.verify import verdict as R
-from lensrl.verify.extract import MAX_TEXT_CHARS, check_answer, extract_gold, extract_prediction
+from lensrl.verify.extract import (
+    MAX_TEXT_CHARS,
+    check_answer,
+    extract_gold,
+    extract_prediction,
+    is_list_answer,
+)
 from lensrl.verify.verdict import Verdict
 
 
@@ -52,7 +58,7 @@ def prepare(gold: object, prediction: object, *, strict: bool) -> Verdict | Prep
         return Verdict(None, bad)
     if len(pred_text) > MAX_TEXT_CHARS:
         return Prepared(gold_answer, None, Verdict(False, R.TOO_LONG))
-    found = extract_prediction(pred_text, strict=strict)
+    found = extract_prediction(pred_text, strict=strict, list_gold=is_list_answer(gold_answer))
     if found.answer is None:
         return Prepared(gold_answer, None, Verdict(False, found.reason))
     bad = check_answer(found.answer)
