@@ -117,9 +117,12 @@ def t_interval(
 
 
 def paired_se(d: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-    """``(mean, se, df)`` of paired differences ``d: (..., s)``: ``sd/√s`` with ``s − 1`` df."""
+    """``(mean, se, df)`` of paired differences ``d: (..., s)``: ``sd/√s`` with ``s − 1`` df
+    (se ``nan`` and df 0 when ``s = 1``)."""
     d = np.asarray(d, dtype=float)
     s = d.shape[-1]
+    if s < 2:  # one difference has no spread to estimate
+        return d.mean(axis=-1), np.full(d.shape[:-1], math.nan), 0
     return d.mean(axis=-1), d.std(axis=-1, ddof=1) / math.sqrt(s), s - 1
 
 
