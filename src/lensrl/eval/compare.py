@@ -28,148 +28,41 @@ import itertools
 import json
 import math
 import sys
-import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from lensrl.eval import seedstats as ss
-from lensrl.eval.evaluate import read_eval
-from lensrl.eval.passk import (
-    DEFAULT_KS,
-    bucket_label,
-    bucket_masks,
-    pass_at_k_per_problem,
-    resample_counts,
-    usable_ks,
+from lensrl.eval.arms import (
+    MethodEvals,
+    bootstrap_ci,
+    check_pooling,
+    load_methods,
+    method_summary,
+    rng_for,
 )
-from lensrl.eval.pooling import group_label, pooling_problems
-from lensrl.eval.runs import RunInfo, run_info
+from lensrl.eval.passk import DEFAULT_KS, bucket_masks, usable_ks
+from lensrl.eval.tables import format_table
 
-
-@dataclass(frozen=True)
-class MethodEvals:
-    """The evaluations of one arm's seeds on a common, ordered set of ``m`` problems.
-
-    Fields:
-        method: the arm's name (estimator, or ``KEY=value`` under ``--group-by``).
-        runs: the ``s`` runs (seed replicates).
-        steps: ``(s,)`` the evaluated step of each run.
-        ids: ``(m,)`` problem ids.
-        levels: ``(m,)`` levels (None where unknown).
-        n, c: ``(s, m)`` samples and correct answers.
-        samplings: ``(s,)`` each evaluation's ``sampling`` record (empty when unknown).
-    """
-
-    method: str
-    runs: tuple[RunInfo, ...]
-    steps: tuple[int, ...]
-    ids: tuple[str, ...]
-    levels: tuple[int | None, ...]
-    n: np.ndarray
-    c: np.ndarray
-    samplings: tuple[dict[str, Any], ...] = field(default=())
-
-    def pass_at_k(self, k: int, mask: np.ndarray | None = None) -> np.ndarray:
-        """``(s, m')`` per-seed, per-problem pass@k (on ``mask``'s problems)."""
-        out = np.stack([pass_at_k_per_problem(n, c, k) for n, c in zip(self.n, self.c)])
-        return out if mask is None else out[:, mask]
-
-    def eval_var(self, k: int, mask: np.ndarray) -> np.ndarray:
-        """``(s,)`` evaluation-noise variance of each run's score ``Y[r]`` (jackknife, per run)."""
-        m = int(mask.sum())
-        per = [ss.jackknife_var_pass_at_k(n[mask], c[mask], k) for n, c in zip(self.n, self.c)]
-        return np.array([v.sum() / m**2 for v in per])
-
-    def restrict(self, ids: Sequence[str]) -> MethodEvals:
-        pos = {pid: j for j, pid in enumerate(self.ids)}
-        idx = [pos[i] for i in ids]
-        return MethodEvals(
-            method=self.method,
-            runs=self.runs,
-            steps=self.steps,
-            ids=tuple(ids),
-            levels=tuple(self.levels[j] for j in idx),
-            n=self.n[:, idx],
-            c=self.c[:, idx],
-            samplings=self.samplings,
-        )
-
-
-def load_methods(
-    run_dirs: Sequence[str | Path], *, step: int | None = None, group_by: str | None = None
-) -> dict[str, MethodEvals]:
-    """Group runs into arms (by estimator, or by ``group_by``) and align each arm's seeds."""
-    grouped: dict[str, list[tuple[RunInfo, dict[str, Any]]]] = {}
-    for d in run_dirs:
-        info = run_info(d)
-        grouped.setdefault(group_label(info, group_by), []).append((info, read_eval(d, step)))
-    out: dict[str, MethodEvals] = {}
-    for method, items in grouped.items():
-        tables = [{str(p["id"]): p for p in ev["problems"]} for _, ev in items]
-        first = [str(p["id"]) for p in items[0][1]["problems"]]
-        common = [pid for pid in first if all(pid in t for t in tables)]
-        if not common:
-            raise ValueError(f"the runs of {method!r} share no evaluated problem")
-        out[method] = MethodEvals(
-            method=method,
-            runs=tuple(info for info, _ in items),
-            steps=tuple(int(ev["step"]) for _, ev in items),
-            ids=tuple(common),
-            levels=tuple(tables[0][pid].get("level") for pid in common),
-            n=np.array([[int(t[pid]["n"]) for pid in common] for t in tables]),
-            c=np.array([[int(t[pid]["c"]) for pid in common] for t in tables]),
-            samplings=tuple(dict(ev.get("sampling") or {}) for _, ev in items),
-        )
-    return out
-
-
-def check_pooling(methods: Sequence[MethodEvals], *, group_by: str | None = None) -> list[str]:
-    """:func:`lensrl.eval.pooling.pooling_problems` for loaded arms."""
-    arms = {
-        m.method: [
-            (info, {"step": st, "sampling": sa})
-            for info, st, sa in itertools.zip_longest(m.runs, m.steps, m.samplings, fillvalue={})
-        ]
-        for m in methods
-    }
-    return pooling_problems(arms, group_by=group_by)
-
+# Re-exported: the report and other callers import these from here.
+__all__ = [
+    "MethodEvals",
+    "adjust",
+    "bootstrap_ci",
+    "compare",
+    "compare_runs",
+    "format_table",
+    "load_methods",
+    "method_summary",
+    "parse_primary",
+    "permutation_p",
+]
 
 # Above this many labellings per problem, permute directly instead of tabulating them all.
 MAX_SUBSETS = 4096
-
-
-def _rng(seed: int, *tags: object) -> np.random.Generator:
-    return np.random.default_rng([seed, *(zlib.crc32(str(t).encode()) for t in tags)])
-
-
-def bootstrap_ci(
-    a: np.ndarray,
-    b: np.ndarray | None = None,
-    *,
-    resamples: int = 2000,
-    confidence: float = 0.95,
-    rng: np.random.Generator,
-) -> tuple[float, float]:
-    """Percentile CI over problems of ``mean(a)``, or of the paired ``Δ`` when ``b`` is given.
-
-    ``a``: ``(s_A, m)``; ``b``: ``(s_B, m)`` on the same problems. Each replicate resamples the
-    problems (the same ones for A and B: paired); the seed-averaged values are held fixed, so
-    this is the uncertainty of *these runs'* difference from the choice of problems.
-    """
-    m = a.shape[1]
-    w = resample_counts(rng, m, resamples)  # (B, m)
-    y = a.mean(axis=0)
-    if b is not None:
-        y = y - b.mean(axis=0)
-    est = w @ y / m
-    alpha = 1.0 - confidence
-    lo, hi = np.quantile(est, [alpha / 2, 1 - alpha / 2])
-    return float(lo), float(hi)
 
 
 def permutation_p(
@@ -261,7 +154,7 @@ def _none(x: float) -> float | None:
 
 
 @dataclass(frozen=True)
-class TestSettings:
+class Settings:
     """How :func:`compare` tests: resampling, levels, power target and equivalence margin."""
 
     resamples: int = 2000
@@ -281,13 +174,14 @@ def _row(
     *,
     level: str,
     pairing: list[int] | None,
-    t: TestSettings,
+    t: Settings,
     rng: np.random.Generator,
 ) -> dict[str, Any]:
     """The statistics of one (bucket, k) cell; ``xa``: ``(s_A, m)``, ``va``: ``(s_A,)`` noise."""
     ya, yb = xa.mean(axis=1), xb.mean(axis=1)
     diff = float(ya.mean() - yb.mean())
     ci_problems = bootstrap_ci(xa, xb, resamples=t.resamples, confidence=t.confidence, rng=rng)
+    df: Any  # an int or a 0-d array, depending on the design
     row: dict[str, Any] = {"diff": diff, "ci_problems": list(ci_problems)}
     if level == "seeds" and pairing is not None:
         d = ya - yb[pairing]
@@ -365,7 +259,7 @@ def compare(
     a, b = method.restrict(common), baseline.restrict(common)
     level, design = design_of(a, b)
     pairing = seed_pairing(a, b) if design == "paired" else None
-    t = TestSettings(resamples, permutations, confidence, alpha, power, margin, seed)
+    t = Settings(resamples, permutations, confidence, alpha, power, margin, seed)
     ks_ok = usable_ks(ks, [*a.n.ravel().tolist(), *b.n.ravel().tolist()])
     rows: list[dict[str, Any]] = []
     for k in ks_ok:
@@ -373,7 +267,7 @@ def compare(
         for bucket, mask in bucket_masks(a.levels).items():
             xa, xb = xa_all[:, mask], xb_all[:, mask]
             va, vb = a.eval_var(k, mask), b.eval_var(k, mask)
-            rng = _rng(seed, method.method, baseline.method, bucket, k)
+            rng = rng_for(seed, method.method, baseline.method, bucket, k)
             stats = _row(xa, xb, va, vb, level=level, pairing=pairing, t=t, rng=rng)
             ya, yb = xa.mean(axis=1), xb.mean(axis=1)
             arm_a, arm_b = _arm_block(a, ya, va), _arm_block(b, yb, vb)
@@ -569,174 +463,6 @@ def test_description(*, resamples: int, permutations: int, seed: int) -> dict[st
         "the randomization test cannot reach alpha with this many seeds",
         "seed": seed,
     }
-
-
-def method_summary(
-    evals: MethodEvals,
-    *,
-    ks: Sequence[int] = DEFAULT_KS,
-    resamples: int = 2000,
-    confidence: float = 0.95,
-    seed: int = 0,
-) -> dict[str, dict[str, dict[str, Any]]]:
-    """pass@k of one arm pooled over its seeds, with a CI that includes seed variance.
-
-    Same shape as an eval JSON's ``pass_at_k`` plus ``per_seed`` (each run's score), ``seeds``
-    and ``ci_kind``: ``{bucket: {str(k): {mean, ci, problems, seeds, per_seed, ci_kind}}}``.
-    With ``s ≥ 2`` seeds the CI is ``mean ± t · √(v_seeds + v_problems)``, ``v_seeds`` the
-    variance of the run scores over ``s`` and ``v_problems`` that of the seed-averaged problem
-    values over ``m`` (a crossed design: each term also holds a share of the seed × problem
-    residual, so it is slightly conservative), with Welch–Satterthwaite df. With one seed it
-    is the bootstrap over problems and says nothing about other seeds.
-    """
-    out: dict[str, dict[str, dict[str, Any]]] = {}
-    ks_ok = usable_ks(ks, evals.n.ravel().tolist())
-    s = len(evals.runs)
-    for k in ks_ok:
-        x_all = evals.pass_at_k(k)
-        for bucket, mask in bucket_masks(evals.levels).items():
-            x = x_all[:, mask]
-            y, m = x.mean(axis=1), x.shape[1]
-            if s >= 2:
-                v_seed = float(y.var(ddof=1)) / s
-                v_prob = float(x.mean(axis=0).var(ddof=1)) / m if m > 1 else 0.0
-                denom = v_seed**2 / (s - 1) + (v_prob**2 / (m - 1) if m > 1 else 0.0)
-                df = (v_seed + v_prob) ** 2 / denom if denom > 0 else float(s - 1)
-                lo, hi = ss.t_interval(float(y.mean()), math.sqrt(v_seed + v_prob), df, confidence)
-                ci, kind = [float(lo), float(hi)], "t: seeds and problems"
-            else:
-                rng = _rng(seed, evals.method, bucket, k)
-                ci = list(bootstrap_ci(x, resamples=resamples, confidence=confidence, rng=rng))
-                kind = "bootstrap over problems (one seed)"
-            out.setdefault(bucket, {})[str(k)] = {
-                "mean": float(x.mean()),
-                "ci": ci,
-                "problems": int(mask.sum()),
-                "seeds": s,
-                "per_seed": [float(v) for v in y],
-                "ci_kind": kind,
-            }
-    return out
-
-
-def _pct(x: float) -> str:
-    return "nan" if math.isnan(x) else f"{100 * x:6.2f}"
-
-
-def _p(p: float | None) -> str:
-    if p is None:
-        return "–"
-    return f"{p:.4f}" if p >= 1e-4 else "<1e-4"
-
-
-def _ci(ci: Sequence[float] | None) -> str:
-    return "" if ci is None else f"[{100 * ci[0]:+6.2f}, {100 * ci[1]:+6.2f}]"
-
-
-def _num(x: float | None, scale: float = 1.0, fmt: str = "+.2f") -> str:
-    return "–" if x is None else format(scale * x, fmt)
-
-
-def row_cells(row: dict[str, Any]) -> dict[str, str]:
-    """The printable cells of one row (shared by the table and the report)."""
-    adj = (
-        f"H {_p(row['p_holm'])}"
-        if row.get("role") == "primary"
-        else f"q {_p(row.get('q_bh'))}"
-        if row.get("q_bh") is not None
-        else "–"
-    )
-    sig = row.get("significant")
-    if sig:
-        mde = "–"
-    elif row.get("mde") is None:
-        mde = "∞"  # the randomization test cannot reach α with this many seeds
-    else:
-        mde = f"{100 * row['mde']:.2f}"
-    tost = row.get("tost")
-    sd = row.get("sd_seed") or {}
-    return {
-        "adj": adj + (" *" if sig else ""),
-        "effect": _num(row.get("effect_size")),
-        "sd": f"{_num(sd.get('method'), 100, '.2f')}/{_num(sd.get('baseline'), 100, '.2f')}",
-        "mde": mde,
-        "tost": "–"
-        if tost is None
-        else f"{_p(tost['p'])}{' equiv.' if tost['equivalent'] else ''}",
-    }
-
-
-def format_table(result: dict[str, Any]) -> str:
-    """A readable plain-text table (pass@k in %, Δ, CIs, sds and MDE in percentage points).
-
-    Primary rows come first, in their own block, then every other cell.
-    """
-    lines: list[str] = []
-    for cmp in result["comparisons"]:
-        lines.append(
-            f"{cmp['method']} ({len(cmp['method_runs'])} seeds {cmp.get('method_seeds')}, steps "
-            f"{cmp['method_steps']}) vs {cmp['baseline']} ({len(cmp['baseline_runs'])} seeds "
-            f"{cmp.get('baseline_seeds')}, steps {cmp['baseline_steps']}) on {cmp['problems']} "
-            f"problems"
-        )
-        lines.append(f"{cmp.get('design', '')}: {cmp.get('claim', '')}")
-        ci_name = "95% CI seeds" if cmp.get("level") == "seeds" else "95% CI probl."
-        head = (
-            f"{'bucket':<7}{'n':>5}{'k':>4}{cmp['method'][:8]:>9}{cmp['baseline'][:8]:>9}"
-            f"{'Δ (pp)':>9}  {ci_name:<18}{'p':>8}  {'adjusted':<12}{'d':>7}"
-            f"{'seed sd':>13}{'MDE':>7}  TOST"
-        )
-        groups = [
-            ("primary endpoints (Holm-adjusted p, H)", "primary"),
-            ("all other cells (Benjamini-Hochberg q)", "secondary"),
-        ]
-        for title, role in groups:
-            rows = [r for r in cmp["rows"] if r.get("role", "secondary") == role]
-            if not rows:
-                continue
-            lines += [f"-- {title}", head]
-            for row in rows:
-                c = row_cells(row)
-                lines.append(
-                    f"{bucket_label(row['bucket']):<7}{row['problems']:>5}{row['k']:>4}"
-                    f"{_pct(row['method_mean']):>9}{_pct(row['baseline_mean']):>9}"
-                    f"{100 * row['diff']:>+9.2f}  {_ci(row['ci']):<18}{_p(row['p']):>8}  "
-                    f"{c['adj']:<12}{c['effect']:>7}{c['sd']:>13}{c['mde']:>7}  {c['tost']}"
-                )
-        p_min = max((r.get("p_min", 0.0) for r in cmp["rows"]), default=0.0)
-        if p_min > result.get("alpha", 0.05):
-            lines.append(
-                f"The smallest p this design can give is {p_min:.3g} > α = "
-                f"{result.get('alpha', 0.05)}: no row can be significant (MDE ∞). "
-                "`lensrl plan` says how many seeds are needed."
-            )
-        lines.append("")
-    lines += _footer(result)
-    return "\n".join(lines)
-
-
-def _footer(result: dict[str, Any]) -> list[str]:
-    test = result["test"]
-    lines = [
-        f"Δ: {test['difference']}.",
-        f"Seeds level: p = {test.get('p_seeds')}; CI = {test.get('ci_seeds')}.",
-        f"Checkpoints level: p = {test.get('p_checkpoints')}; CI = {test.get('ci_problems')}.",
-        f"{test.get('multiplicity')}; * = significant at α = {result.get('alpha')} after "
-        "adjustment. d: effect size. seed sd: method/baseline sd of the run scores (pp).",
-        f"MDE: {test.get('mde')} (power {result.get('power')}).",
-    ]
-    if result.get("margin") is None:
-        lines.append(
-            "A non-significant row is not evidence of no difference: give --margin (pp) for "
-            "an equivalence test (TOST)."
-        )
-    else:
-        lines.append(
-            f"TOST: p of |Δ| < {100 * result['margin']:.2f} pp; 'equiv.' when below α."
-        )
-    for w in result.get("warnings", []):
-        lines.append(f"WARNING (--allow-mixed): {w}")
-    return lines
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

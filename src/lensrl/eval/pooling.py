@@ -121,11 +121,11 @@ def pooling_problems(
         problems.append(
             f"arms {list(firsts)} differ in config key {key} besides {group_key}: {values}"
         )
-    steps = {arm: int(ev["step"]) for arm, (_, ev) in firsts.items()}
-    if len(set(steps.values())) > 1:
-        problems.append(f"arms were evaluated at different steps: {steps}")
-    samplings = {arm: _sampling(ev) for arm, (_, ev) in firsts.items()}
-    first = next(iter(samplings.values()))
-    if any(s != first for s in samplings.values()):
-        problems.append(f"arms were evaluated with different sampling: {samplings}")
+    arm_steps = {arm: int(ev["step"]) for arm, (_, ev) in firsts.items()}
+    if len(set(arm_steps.values())) > 1:
+        problems.append(f"arms were evaluated at different steps: {arm_steps}")
+    arm_samplings = {arm: _sampling(ev) for arm, (_, ev) in firsts.items()}
+    first = next(iter(arm_samplings.values()))
+    if any(s != first for s in arm_samplings.values()):
+        problems.append(f"arms were evaluated with different sampling: {arm_samplings}")
     return problems

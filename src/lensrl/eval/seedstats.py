@@ -24,7 +24,8 @@ MAX_RELABELLINGS = 4096
 
 def _tol(x: np.ndarray) -> np.ndarray:
     # Relabelled sums add the same terms in another order: allow for the rounding.
-    return 1e-12 * np.maximum(1.0, np.abs(x))
+    tol: np.ndarray = 1e-12 * np.maximum(1.0, np.abs(x))
+    return tol
 
 
 def sign_flip_p(
