@@ -31,6 +31,10 @@ def _num(x: float | None, scale: float = 1.0, fmt: str = "+.2f") -> str:
     return "–" if x is None else format(scale * x, fmt)
 
 
+def _steps(steps: Sequence[int]) -> str:
+    return f"step {steps[0]}" if len(set(steps)) == 1 else f"steps {list(steps)}"
+
+
 def row_cells(row: dict[str, Any]) -> dict[str, str]:
     """The printable cells of one row (shared by the table and the report)."""
     adj = (
@@ -68,10 +72,10 @@ def format_table(result: dict[str, Any]) -> str:
     lines: list[str] = []
     for cmp in result["comparisons"]:
         lines.append(
-            f"{cmp['method']} ({len(cmp['method_runs'])} seeds {cmp.get('method_seeds')}, steps "
-            f"{cmp['method_steps']}) vs {cmp['baseline']} ({len(cmp['baseline_runs'])} seeds "
-            f"{cmp.get('baseline_seeds')}, steps {cmp['baseline_steps']}) on {cmp['problems']} "
-            f"problems"
+            f"{cmp['method']} ({len(cmp['method_runs'])} seeds {cmp.get('method_seeds')}, "
+            f"{_steps(cmp['method_steps'])}) vs {cmp['baseline']} ({len(cmp['baseline_runs'])} "
+            f"seeds {cmp.get('baseline_seeds')}, {_steps(cmp['baseline_steps'])}) on "
+            f"{cmp['problems']} problems"
         )
         lines.append(f"{cmp.get('design', '')}: {cmp.get('claim', '')}")
         ci_name = "95% CI seeds" if cmp.get("level") == "seeds" else "95% CI probl."
