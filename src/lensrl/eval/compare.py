@@ -153,6 +153,17 @@ def _none(x: float) -> float | None:
     return None if not math.isfinite(x) else float(x)
 
 
+def _finite(obj: Any) -> Any:
+    """NaN and inf as JSON null (e.g. a one-problem bucket has no se): strict JSON, no NaN."""
+    if isinstance(obj, float):
+        return _none(obj)
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite(v) for v in obj]
+    return obj
+
+
 @dataclass(frozen=True)
 class Settings:
     """How :func:`compare` tests: resampling, levels, power target and equivalence margin."""
@@ -164,6 +175,52 @@ class Settings:
     power: float = 0.8
     margin: float | None = None
     seed: int = 0
+
+
+def _test(
+    xa: np.ndarray,
+    xb: np.ndarray,
+    va: np.ndarray,
+    vb: np.ndarray,
+    *,
+    level: str,
+    pairing: list[int] | None,
+    t: Settings,
+    rng: np.random.Generator,
+) -> tuple[float, float, float, float, float, str, float, dict[str, Any]]:
+    """``(estimate, se, df, p, effect size, its kind, p_min, extra keys)`` for the design."""
+    ya, yb = xa.mean(axis=1), xb.mean(axis=1)
+    extra: dict[str, Any] = {}
+    df: Any  # an int or a 0-d array, depending on the design
+    if level == "seeds" and pairing is not None:
+        d = ya - yb[pairing]
+        est, se, df = ss.paired_se(d)
+        p = float(ss.sign_flip_p(d, permutations=t.permutations, rng=rng))
+        sd = float(d.std(ddof=1))
+        effect = float(est) / sd if sd > 0 else math.nan
+        kind = "d_z: mean / sd of seed-pair differences"
+        extra["sd_seed_diff"] = sd
+        extra["var_split_diff"] = {"total": sd**2, "eval_noise": float((va + vb[pairing]).mean())}
+        p_min = ss.smallest_p(paired=True, s_a=len(d), s_b=len(d), permutations=t.permutations)
+    elif level == "seeds":
+        est, se, df = ss.welch_se(ya, yb)
+        p = float(ss.run_permutation_p(ya, yb, permutations=t.permutations, rng=rng))
+        s_a, s_b = len(ya), len(yb)
+        pooled_sd = math.sqrt(
+            ((s_a - 1) * ya.var(ddof=1) + (s_b - 1) * yb.var(ddof=1)) / (s_a + s_b - 2)
+        )
+        effect = float(est) / pooled_sd if pooled_sd > 0 else math.nan
+        kind = "Cohen's d: Δ / pooled seed sd"
+        p_min = ss.smallest_p(paired=False, s_a=s_a, s_b=s_b, permutations=t.permutations)
+    else:
+        dj = xa.mean(axis=0) - xb.mean(axis=0)
+        est, se, df = ss.paired_se(dj)
+        p = permutation_p(xa, xb, permutations=t.permutations, rng=rng)
+        sd = float(dj.std(ddof=1)) if len(dj) > 1 else math.nan
+        effect = float(est) / sd if sd > 0 else math.nan
+        kind = "d_z over problems: mean / sd of per-problem differences (these checkpoints)"
+        p_min = 1.0 / (1 + t.permutations)
+    return float(est), float(se), float(df), p, effect, kind, p_min, extra
 
 
 def _row(
@@ -178,61 +235,36 @@ def _row(
     rng: np.random.Generator,
 ) -> dict[str, Any]:
     """The statistics of one (bucket, k) cell; ``xa``: ``(s_A, m)``, ``va``: ``(s_A,)`` noise."""
-    ya, yb = xa.mean(axis=1), xb.mean(axis=1)
-    diff = float(ya.mean() - yb.mean())
     ci_problems = bootstrap_ci(xa, xb, resamples=t.resamples, confidence=t.confidence, rng=rng)
-    df: Any  # an int or a 0-d array, depending on the design
-    row: dict[str, Any] = {"diff": diff, "ci_problems": list(ci_problems)}
-    if level == "seeds" and pairing is not None:
-        d = ya - yb[pairing]
-        est, se, df = ss.paired_se(d)
-        p = float(ss.sign_flip_p(d, permutations=t.permutations, rng=rng))
-        sd = float(d.std(ddof=1))
-        effect, kind = (diff / sd if sd > 0 else math.nan), "d_z: mean / sd of seed-pair differences"
-        row["sd_seed_diff"] = sd
-        row["var_split_diff"] = {"total": sd**2, "eval_noise": float((va + vb[pairing]).mean())}
-        p_min = ss.smallest_p(paired=True, s_a=len(d), s_b=len(d), permutations=t.permutations)
-    elif level == "seeds":
-        est, se, df = ss.welch_se(ya, yb)
-        p = float(ss.run_permutation_p(ya, yb, permutations=t.permutations, rng=rng))
-        s_a, s_b = len(ya), len(yb)
-        pooled_sd = math.sqrt(
-            ((s_a - 1) * ya.var(ddof=1) + (s_b - 1) * yb.var(ddof=1)) / (s_a + s_b - 2)
-        )
-        effect = diff / pooled_sd if pooled_sd > 0 else math.nan
-        kind = "Cohen's d: Δ / pooled seed sd"
-        p_min = ss.smallest_p(paired=False, s_a=s_a, s_b=s_b, permutations=t.permutations)
-    else:
-        dj = xa.mean(axis=0) - xb.mean(axis=0)
-        est, se, df = ss.paired_se(dj)
-        p = permutation_p(xa, xb, permutations=t.permutations, rng=rng)
-        sd = float(dj.std(ddof=1)) if len(dj) > 1 else math.nan
-        effect = diff / sd if sd > 0 else math.nan
-        kind = "d_z over problems: mean / sd of per-problem differences (these checkpoints)"
-        p_min = 1.0 / (1 + t.permutations)
-    se_f, df_f = float(se), float(df)
+    est, se, df, p, effect, kind, p_min, extra = _test(
+        xa, xb, va, vb, level=level, pairing=pairing, t=t, rng=rng
+    )
     if level == "seeds":
-        lo, hi = ss.t_interval(est, se_f, df_f, t.confidence)
+        lo, hi = ss.t_interval(est, se, df, t.confidence)
         ci = [float(lo), float(hi)]
     else:
         ci = list(ci_problems)
-    row.update(
-        p=p,
-        ci=ci,
-        p_min=p_min,
-        p_t=float(ss.t_test_p(np.asarray(est), np.asarray(se_f), df_f)),
-        se=se_f,
-        df=df_f,
-        effect_size=_none(effect),
-        effect_size_kind=kind,
-        mde=None if p_min > t.alpha else _none(ss.mde(se_f, df_f, alpha=t.alpha, power=t.power)),
-    )
+    row: dict[str, Any] = {
+        "diff": float(xa.mean(axis=1).mean() - xb.mean(axis=1).mean()),
+        "ci_problems": list(ci_problems),
+        "p": p,
+        "ci": ci,
+        "p_min": p_min,
+        "p_t": float(ss.t_test_p(np.asarray(est), np.asarray(se), df)),
+        "se": se,
+        "df": df,
+        "effect_size": effect,
+        "effect_size_kind": kind,
+        "mde": None if p_min > t.alpha else ss.mde(se, df, alpha=t.alpha, power=t.power),
+        **extra,
+    }
     if t.margin is not None:
-        p_tost = ss.tost_p(float(est), se_f, df_f, t.margin)
-        row["tost"] = {"margin": t.margin, "p": p_tost, "equivalent": p_tost < t.alpha}
+        p_tost = ss.tost_p(est, se, df, t.margin)
+        row["tost"] = {"margin": t.margin, "p": p_tost, "equivalent": bool(p_tost < t.alpha)}
     else:
         row["tost"] = None
-    return row
+    finite: dict[str, Any] = _finite(row)
+    return finite
 
 
 def compare(
