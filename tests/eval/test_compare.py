@@ -271,3 +271,18 @@ def test_cli_compare(
     assert "--primary" in capsys.readouterr().err
     assert main([*args, "--margin", "-1"]) == 2
     assert "--margin" in capsys.readouterr().err
+
+
+def test_method_summary_ci_includes_seeds(make_run: Any, rng: np.random.Generator) -> None:
+    runs = make_study(make_run, rng, seeds=((0, 1, 2), (0, 1, 2)), seed_sd=0.5)
+    grpo = load_methods(runs)["grpo"]
+    cell = cmp.method_summary(grpo, ks=[1])["all"]["1"]
+    x = grpo.pass_at_k(1)  # (3 seeds, 40 problems)
+    y = x.mean(axis=1)
+    v_seed, v_prob = y.var(ddof=1) / 3, x.mean(axis=0).var(ddof=1) / 40
+    df = (v_seed + v_prob) ** 2 / (v_seed**2 / 2 + v_prob**2 / 39)  # Welch–Satterthwaite
+    lo, hi = ss.t_interval(y.mean(), np.sqrt(v_seed + v_prob), df, 0.95)
+    assert cell["ci"] == pytest.approx([lo, hi]) and cell["per_seed"] == pytest.approx(y)
+    assert cell["seeds"] == 3 and cell["ci_kind"] == "t: seeds and problems"
+    one = cmp.method_summary(load_methods(runs[:1])["grpo"], ks=[1])["all"]["1"]
+    assert one["ci_kind"].startswith("bootstrap over problems")
