@@ -31,6 +31,10 @@ def _num(x: float | None, scale: float = 1.0, fmt: str = "+.2f") -> str:
     return "–" if x is None else format(scale * x, fmt)
 
 
+def _seeds(runs: Sequence[str], seeds: Sequence[int | None] | None) -> str:
+    return f"{len(runs)} seed{'' if len(runs) == 1 else 's'} {seeds}"
+
+
 def _steps(steps: Sequence[int]) -> str:
     return f"step {steps[0]}" if len(set(steps)) == 1 else f"steps {list(steps)}"
 
@@ -72,10 +76,10 @@ def format_table(result: dict[str, Any]) -> str:
     lines: list[str] = []
     for cmp in result["comparisons"]:
         lines.append(
-            f"{cmp['method']} ({len(cmp['method_runs'])} seeds {cmp.get('method_seeds')}, "
-            f"{_steps(cmp['method_steps'])}) vs {cmp['baseline']} ({len(cmp['baseline_runs'])} "
-            f"seeds {cmp.get('baseline_seeds')}, {_steps(cmp['baseline_steps'])}) on "
-            f"{cmp['problems']} problems"
+            f"{cmp['method']} ({_seeds(cmp['method_runs'], cmp.get('method_seeds'))}, "
+            f"{_steps(cmp['method_steps'])}) vs {cmp['baseline']} "
+            f"({_seeds(cmp['baseline_runs'], cmp.get('baseline_seeds'))}, "
+            f"{_steps(cmp['baseline_steps'])}) on {cmp['problems']} problems"
         )
         lines.append(f"{cmp.get('design', '')}: {cmp.get('claim', '')}")
         ci_name = "95% CI seeds" if cmp.get("level") == "seeds" else "95% CI probl."
