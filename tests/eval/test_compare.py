@@ -189,6 +189,8 @@ def test_refuses_unlike_runs(make_run: Any, rng: np.random.Generator) -> None:
     mixed = compare_runs(runs, ks=[1], resamples=50, permutations=50, allow_mixed=True)
     assert any("algo.lr" in w for w in mixed["warnings"])
     assert "WARNING" in cmp.format_table(mixed)
+    ignored = compare_runs(runs, ks=[1], resamples=50, permutations=50, ignore_keys=["algo.lr"])
+    assert ignored["warnings"] == []
 
 
 def test_refuses_other_step_or_sampling(make_run: Any, rng: np.random.Generator) -> None:

@@ -109,7 +109,9 @@ def load_methods(
     return out
 
 
-def check_pooling(methods: Sequence[MethodEvals], *, group_by: str | None = None) -> list[str]:
+def check_pooling(
+    methods: Sequence[MethodEvals], *, group_by: str | None = None, ignore: Sequence[str] = ()
+) -> list[str]:
     """:func:`lensrl.eval.pooling.pooling_problems` for loaded arms."""
     arms: dict[str, list[tuple[RunInfo, dict[str, Any]]]] = {}
     for m in methods:
@@ -118,7 +120,7 @@ def check_pooling(methods: Sequence[MethodEvals], *, group_by: str | None = None
             (info, {"step": st, "sampling": sa})
             for info, st, sa in zip(m.runs, m.steps, samplings, strict=True)
         ]
-    return pooling_problems(arms, group_by=group_by)
+    return pooling_problems(arms, group_by=group_by, ignore=ignore)
 
 
 def bootstrap_ci(

@@ -416,14 +416,15 @@ def compare_runs(
     margin: float | None = None,
     group_by: str | None = None,
     allow_mixed: bool = False,
+    ignore_keys: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Every arm in ``run_dirs`` against the baseline (``baseline_dirs``' arm, else
     :func:`pick_baseline`). Returns the JSON written by ``--out`` (docs/evaluation.md §4).
 
     Raises:
         ValueError: fewer than two arms, a bad ``--primary``, or runs that should not be pooled
-            (:mod:`lensrl.eval.pooling`) unless ``allow_mixed``, which records them as
-            ``warnings`` instead.
+            (:mod:`lensrl.eval.pooling`; ``ignore_keys`` are config keys not checked) unless
+            ``allow_mixed``, which records them as ``warnings`` instead.
     """
     prim = parse_primary(primary) if isinstance(primary, str | None) else list(primary)
     methods = load_methods(list(run_dirs), step=step, group_by=group_by)
@@ -440,7 +441,7 @@ def compare_runs(
     others = [m for name, m in methods.items() if name != baseline.method]
     if not others:
         raise ValueError("nothing to compare against the baseline")
-    warnings = check_pooling([baseline, *others], group_by=group_by)
+    warnings = check_pooling([baseline, *others], group_by=group_by, ignore=ignore_keys)
     if warnings and not allow_mixed:
         raise ValueError(
             "these runs should not be pooled or compared (pass --allow-mixed to go on anyway):\n  "
@@ -537,6 +538,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="compare even when pooled runs differ in config, eval step or sampling (warns)",
     )
+    parser.add_argument(
+        "--ignore-key",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="config key allowed to differ between pooled runs (repeatable), e.g. model.init_from",
+    )
     parser.add_argument("--alpha", type=float, default=0.05, help="significance level")
     parser.add_argument("--power", type=float, default=0.8, help="power for the MDE")
     parser.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples")
@@ -571,6 +579,7 @@ def run(args: argparse.Namespace) -> int:
             margin=None if args.margin is None else args.margin / 100,
             group_by=args.group_by,
             allow_mixed=args.allow_mixed,
+            ignore_keys=args.ignore_key,
         )
     except (FileNotFoundError, ValueError) as err:
         print(f"lensrl compare: {err}", file=sys.stderr)

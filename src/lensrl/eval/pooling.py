@@ -90,6 +90,7 @@ def pooling_problems(
     arms: Mapping[str, Sequence[tuple[RunInfo, Mapping[str, Any]]]],
     *,
     group_by: str | None = None,
+    ignore: Sequence[str] = (),
 ) -> list[str]:
     """Every reason these runs should not be pooled or compared as given, as readable lines.
 
@@ -97,9 +98,11 @@ def pooling_problems(
     other than :data:`IDENTITY_KEYS` and :data:`OBSERVATION_KEYS`, the evaluated step and the
     eval sampling (minus its seed); across arms, the same except the grouping key (with the
     default grouping, every ``algo.*`` key, since each estimator has its own options).
+    ``ignore``: more config keys (or sections) the caller knows to be harmless, e.g.
+    ``model.init_from`` when each seed has its own warm-up.
     """
     problems: list[str] = []
-    skip_within = (*IDENTITY_KEYS, *OBSERVATION_KEYS)
+    skip_within = (*IDENTITY_KEYS, *OBSERVATION_KEYS, *ignore)
     for arm, items in arms.items():
         names = [info.name for info, _ in items]
         diff = _differing([flatten(info.config) for info, _ in items], skip_within)
