@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sft": ("lensrl.sft", "supervised warm-up on the built-in task"),
     "eval": ("lensrl.eval.cli", "pass@k by level with bootstrap CIs for a run's checkpoint"),
     "compare": ("lensrl.eval.compare", "paired comparison of runs across problems and seeds"),
+    "plan": ("lensrl.eval.plan", "seeds needed to detect a difference, from pilot runs"),
     "report": ("lensrl.report", "HTML/Markdown report with plots from run folders"),
     "demo": ("lensrl.demo", "warm-up, GRPO vs LENS, evaluation and report on the built-in task"),
     "bench": ("lensrl.bench", "speed benchmarks written as JSON"),

@@ -25,13 +25,19 @@ def write_run(
     levels: Sequence[int | None] | None = None,
     ids: Sequence[str] | None = None,
     step: int = 100,
+    algo: dict[str, object] | None = None,
+    sampling: dict[str, object] | None = None,
 ) -> Path:
-    """A run folder with config.json and, when ``c`` is given, ``eval/<step>.json``."""
+    """A run folder with config.json and, when ``c`` is given, ``eval/<step>.json``.
+
+    ``algo`` adds keys to the config's ``algo`` section; ``sampling`` replaces the eval's
+    sampling record (default ``{"samples": n}``).
+    """
     run = root / name
     run.mkdir(parents=True)
     cfg = {
         "run": {"name": name, "seed": seed},
-        "algo": {"estimator": estimator},
+        "algo": {"estimator": estimator, **(algo or {})},
         "task": {
             "dataset": "builtin",
             "levels": [1, 2, 3, 4, 5],
@@ -50,7 +56,7 @@ def write_run(
             {"id": ids[j], "level": levels[j], "n": n, "c": int(c[j]), "unjudged": 0}
             for j in range(m)
         ]
-        write_eval(run, step, build_result(records, sampling={"samples": n}, resamples=200))
+        write_eval(run, step, build_result(records, sampling=sampling or {"samples": n}, resamples=200))
     return run
 
 

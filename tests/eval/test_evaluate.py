@@ -13,6 +13,7 @@ import pytest
 
 from lensrl.cli import main
 from lensrl.eval import eval_steps, evaluate, read_eval, summary_metrics, write_eval
+from lensrl.eval.evaluate import stream_seed
 
 
 @dataclass(frozen=True)
@@ -89,11 +90,23 @@ def test_counts_per_problem_and_unjudged() -> None:
     # p3: 3 right and its 4th sample unjudged: in n, not in c.
     assert result["unjudged"] == 1 and result["samples_total"] == 28
     assert [len(c["prompts"]) for c in gen.calls] == [3, 3, 1]
-    assert [c["seed"] for c in gen.calls] == [10, 11, 12]
+    assert [c["seed"] for c in gen.calls] == [stream_seed(10, 0, i) for i in range(3)]
     assert all(c["temperature"] == 1.0 and c["top_p"] == 1.0 for c in gen.calls)
     assert set(result["pass_at_k"]["all"]) == {"1", "2", "4"}  # k ≤ n = 4
     assert result["pass_at_k"]["all"]["1"]["mean"] == pytest.approx(18 / 28)  # 0+1+2+3+4+4+4
     assert result["pass_at_k"]["levels_4-5"]["1"]["problems"] == 2  # p3 (L4), p4 (L5)
+
+
+def test_streams_are_distinct_per_seed_step_and_chunk() -> None:
+    # Formerly seed + step + chunk: run seed 0 chunk 1 drew run seed 1 chunk 0's stream.
+    assert stream_seed(0, 0, 1) != stream_seed(1, 0, 0)
+    grid = [stream_seed(s, t, c) for s in range(6) for t in (0, 50, 100) for c in range(6)]
+    assert len(set(grid)) == len(grid) and all(0 <= x < 2**63 for x in grid)
+    assert stream_seed(3, 50, 2) == stream_seed(3, 50, 2)
+    _, gen = run_eval(step=50)
+    assert [c["seed"] for c in gen.calls] == [stream_seed(10, 50, i) for i in range(3)]
+    with pytest.raises(ValueError, match="seed and step"):
+        run_eval(seed=-1)
 
 
 def test_is_reproducible() -> None:
@@ -140,7 +153,7 @@ def test_write_eval_leaves_nothing_on_failure(tmp_path: Path) -> None:
 def test_cli_eval_on_a_fake_checkpoint(
     make_run: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    run_dir = make_run("grpo-0", estimator="grpo", seed=0)
+    run_dir = make_run("grpo-0", estimator="grpo", seed=7)
     cfg = json.loads((run_dir / "config.json").read_text())
     seen: dict[str, Any] = {}
 
@@ -155,7 +168,7 @@ def test_cli_eval_on_a_fake_checkpoint(
             "load_problems": lambda path: PROBLEMS,
             "format_prompt": lambda p, tok=None, *, template=None: p.problem,
         },
-        "lensrl.rollout": {"sample_completions": FakeGenerator()},
+        "lensrl.rollout": {"sample_completions": (gen := FakeGenerator())},
         "lensrl.verify": {"verify_batch": fake_verify},
     }
     for name, attrs in fakes.items():
@@ -164,6 +177,9 @@ def test_cli_eval_on_a_fake_checkpoint(
     assert seen == {"split": "test", "n": 8, "seed": 0, "levels": (1, 2, 3, 4, 5)}
     result = read_eval(run_dir)
     assert result["step"] == 40 and len(result["problems"]) == 7
-    assert result["run"] == {"name": "grpo-0", "seed": 0, "estimator": "grpo", "data": "builtin"}
+    assert result["run"] == {"name": "grpo-0", "seed": 7, "estimator": "grpo", "data": "builtin"}
+    # The run's own seed and the checkpoint's step pick the streams (not a shared --seed 0).
+    assert result["sampling"]["seed"] == 7
+    assert [c["seed"] for c in gen.calls] == [stream_seed(7, 40, 0)]
     assert set(result["pass_at_k"]["all"]) == {"1", "2"}
     assert "wrote" in capsys.readouterr().out

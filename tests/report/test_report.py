@@ -22,13 +22,57 @@ def test_full_report(runs: list[Path], tmp_path: Path) -> None:
     images = re.findall(r'<img src="([^"]+)"', html)
     assert len(images) == 3 and all(src.startswith("data:image/png;base64,") for src in images)
     assert "http://" not in html and "https://" not in html  # opens offline
-    assert "Paired comparison against GRPO" in html and "lens − grpo" in html
+    assert "All cells: comparison against GRPO" in html and "lens − grpo" in html
+    # Primary endpoints come first, before the runs table and the plots.
+    assert html.index("Primary endpoints") < html.index("<h2>Runs</h2>")
+    assert "No primary endpoints were declared" in html
     md = (out / "report.md").read_text()
     pngs = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
     assert pngs == ["training_curves.png", "pass_at_k.png", "lens_diagnostics.png"]
     assert all((out / p).read_bytes().startswith(b"\x89PNG") for p in pngs)
     assert "| L4–5 | 16 |" in md  # levels 4–5 of 40 problems with levels 1 + j % 5
     assert "steps [40, 40]" in md  # the latest evaluation of each seed
+    assert "95% CI incl. seeds" in md  # two seeds per method: the CI includes their spread
+    # Two seeds a method: the seed-level test, which cannot reach p < 0.05 (MDE ∞).
+    assert "exact sign-flip" in md and "∞" in md
+
+
+def test_report_primary_first(runs: list[Path], tmp_path: Path) -> None:
+    md = (build_report(runs, tmp_path / "r", primary="all:1", margin=0.05).parent / "report.md")
+    text = md.read_text()
+    first = text.index("## Primary endpoints")
+    table = text.index("| all | 40 | 1 |", first)
+    assert table < text.index("## Runs")
+    row = text[table : text.index("\n", table)].split(" | ")
+    assert row[8] == f"H {row[7]}"  # Holm over a family of one leaves p as it is
+    with pytest.raises(ValueError, match="--primary"):
+        build_report(runs, tmp_path / "r2", primary="all:99")
+
+
+def test_pass_at_k_plot_draws_each_seed(runs: list[Path], tmp_path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    from lensrl.eval import load_methods, method_summary
+    from lensrl.report import plots
+
+    summaries = {m: method_summary(ev) for m, ev in load_methods(runs).items()}
+    assert len(summaries["lens"]["all"]["1"]["per_seed"]) == 2
+    drawn: list[int] = []
+    real = Figure.savefig
+
+    def count(fig: Figure, *a: object, **kw: object) -> None:
+        drawn.append(sum(len(ax.collections) for ax in fig.axes))
+        real(fig, *a, **kw)
+
+    Figure.savefig = count  # type: ignore[method-assign]
+    try:
+        plots.plot_pass_at_k(summaries, tmp_path / "p.png")
+    finally:
+        Figure.savefig = real  # type: ignore[method-assign]
+    # One scatter of seed points per (method, bucket, k), beside the error-bar collections.
+    ks = len(summaries["lens"]["all"])
+    buckets = len(summaries["lens"])
+    assert drawn and drawn[0] >= 2 * buckets * ks
 
 
 def test_report_without_evaluations(make_fake_run: Callable[..., Path], tmp_path: Path) -> None:
@@ -59,7 +103,17 @@ def test_report_imports_stay_light() -> None:
     """
     src = Path(lensrl.report.__file__).parents[1]
     files = [*(src / "report").glob("*.py")] + [
-        src / "eval" / f for f in ("passk.py", "runs.py", "evaluate.py", "compare.py")
+        src / "eval" / f
+        for f in (
+            "passk.py",
+            "runs.py",
+            "evaluate.py",
+            "compare.py",
+            "arms.py",
+            "pooling.py",
+            "seedstats.py",
+            "tables.py",
+        )
     ]
     for path in files:
         for node in ast.walk(ast.parse(path.read_text())):
@@ -77,12 +131,12 @@ def test_report_imports_stay_light() -> None:
 def test_cli_report(runs: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
 
-    def fake_build(run_dirs: list[str], out: Path) -> Path:
-        calls.append((run_dirs, out))
+    def fake_build(run_dirs: list[str], out: Path, **kw: object) -> Path:
+        calls.append((run_dirs, out, kw))
         return out / "index.html"
 
     monkeypatch.setattr(lensrl.report, "build_report", fake_build)
-    assert main(["report", *map(str, runs), "--out", str(tmp_path / "r")]) == 0
-    assert calls == [([str(r) for r in runs], tmp_path / "r")]
+    assert main(["report", *map(str, runs), "--out", str(tmp_path / "r"), "--margin", "2"]) == 0
+    assert calls == [([str(r) for r in runs], tmp_path / "r", {"primary": None, "margin": 0.02})]
     monkeypatch.undo()
     assert main(["report", str(tmp_path / "missing"), "--out", str(tmp_path / "r2")]) == 2

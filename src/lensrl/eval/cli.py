@@ -73,7 +73,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--ks", type=int, nargs="+", default=list(DEFAULT_KS))
     parser.add_argument("--batch-prompts", type=int, default=32, help="prompts per generate call")
-    parser.add_argument("--seed", type=int, default=0, help="sampling and bootstrap seed")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="sampling and bootstrap seed (default: the run's run.seed, as in training's evals)",
+    )
     parser.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples")
 
 
@@ -101,6 +106,10 @@ def run(args: argparse.Namespace) -> int:
     template = cfg.get("task", {}).get("template")
     prompts = [format_prompt(p, tokenizer, template=template) for p in problems]
     max_new = args.max_new_tokens or int(cfg.get("rollout", {}).get("max_new_tokens", 512))
+    run_cfg = cfg.get("run", {})
+    # Streams come from (seed, step, chunk): by default each run's own seed, so two seeds'
+    # evaluations never share sampling noise.
+    seed = args.seed if args.seed is not None else int(run_cfg.get("seed") or 0)
     result = evaluate(
         model,
         tokenizer,
@@ -110,13 +119,13 @@ def run(args: argparse.Namespace) -> int:
         temperature=args.temperature,
         top_p=args.top_p,
         max_new_tokens=max_new,
-        seed=args.seed,
+        seed=seed,
+        step=step,
         ks=args.ks,
         batch_prompts=args.batch_prompts,
         resamples=args.resamples,
         verify=_verifier(cfg),
     )
-    run_cfg = cfg.get("run", {})
     result["run"] = {
         "name": run_cfg.get("name"),
         "seed": run_cfg.get("seed"),

@@ -24,6 +24,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from lensrl.eval.passk import ALL, DEFAULT_KS, summarize
 from lensrl.runlog import atomic_write_text
 
@@ -54,6 +56,7 @@ def evaluate(
     top_p: float = 1.0,
     max_new_tokens: int,
     seed: int = 0,
+    step: int = 0,
     ks: Sequence[int] = DEFAULT_KS,
     batch_prompts: int = 32,
     resamples: int = 2000,
@@ -71,8 +74,9 @@ def evaluate(
             exactly as in training, e.g. with ``lensrl.data.format_prompt``).
         samples: ``n`` completions per problem; ks above ``n`` are skipped.
         temperature, top_p, max_new_tokens: sampling (LENS paper: 1.0, 1.0).
-        seed: sampling seed; prompt chunk ``i`` is sampled with ``seed + i``, so results depend
-            on ``batch_prompts`` too. Also seeds the bootstrap.
+        seed, step: the run's seed and the evaluated step; prompt chunk ``i`` is sampled from
+            the stream :func:`stream_seed` ``(seed, step, i)``, so results depend on
+            ``batch_prompts`` too. ``seed`` also seeds the bootstrap.
         batch_prompts: prompts per ``generate`` call (bounds memory).
         resamples, confidence: the bootstrap CI over problems.
         generate: defaults to ``lensrl.rollout.sample_completions``.
@@ -86,6 +90,8 @@ def evaluate(
         raise ValueError(f"samples must be >= 1, got {samples}")
     if batch_prompts < 1:
         raise ValueError(f"batch_prompts must be >= 1, got {batch_prompts}")
+    if seed < 0 or step < 0:
+        raise ValueError(f"seed and step must be >= 0, got seed={seed}, step={step}")
     if generate is None:
         from lensrl.rollout import sample_completions
 
@@ -106,7 +112,7 @@ def evaluate(
             temperature=temperature,
             top_p=top_p,
             max_new_tokens=max_new_tokens,
-            seed=seed + chunk,
+            seed=stream_seed(seed, step, chunk),
         )
         golds = [str(p.answer) for p, outs in zip(probs, completions, strict=True) for _ in outs]
         preds = [text for outs in completions for text in outs]
@@ -140,6 +146,18 @@ def evaluate(
         confidence=confidence,
         seed=seed,
     )
+
+
+def stream_seed(seed: int, step: int, chunk: int) -> int:
+    """The sampling seed of prompt chunk ``chunk`` when run seed ``seed`` is evaluated at ``step``.
+
+    Drawn from ``numpy.random.SeedSequence([seed, step, chunk])``, which hashes the tuple, so
+    distinct tuples give unrelated streams: with the former ``seed + step + chunk``, run seed 0
+    chunk 1 and run seed 1 chunk 0 sampled the same stream, coupling the evaluation noise of
+    different seeds. 63 bits, so torch's ``manual_seed`` takes it.
+    """
+    state = np.random.SeedSequence([seed, step, chunk]).generate_state(1, dtype=np.uint64)
+    return int(state[0]) >> 1
 
 
 def build_result(

@@ -15,10 +15,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lensrl.eval.compare import MethodEvals, compare, load_methods, method_summary
+from lensrl.eval.arms import check_pooling
+from lensrl.eval.compare import (
+    CLAIMS,
+    MethodEvals,
+    adjust,
+    compare,
+    load_methods,
+    method_summary,
+    parse_primary,
+)
 from lensrl.eval.evaluate import eval_steps, read_eval
 from lensrl.eval.passk import ALL, HARD, bucket_label
 from lensrl.eval.runs import RunInfo, read_metrics, run_info
+from lensrl.eval.tables import row_cells
 from lensrl.report.plots import (
     bucket_order,
     plot_lens_diagnostics,
@@ -107,24 +117,33 @@ def _summary_table(summary: dict[str, dict[str, dict[str, Any]]]) -> Table:
                 for k in ks
             ]
         )
-    return Table(["bucket", "problems", *[f"pass@{k} [95% CI]" for k in ks]], rows)
+    seeds = max((c.get("seeds", 1) for cells in summary.values() for c in cells.values()), default=1)
+    label = "95% CI incl. seeds" if seeds >= 2 else "95% CI, problems only"
+    return Table(["bucket", "problems", *[f"pass@{k} [{label}]" for k in ks]], rows)
 
 
-def _comparison_table(cmp: dict[str, Any]) -> Table:
-    rows = [
-        [
-            bucket_label(r["bucket"]),
-            str(r["problems"]),
-            str(r["k"]),
-            _pct(r["method_mean"]),
-            _pct(r["baseline_mean"]),
-            _pp(r["diff"]),
-            _ci(r["ci"], signed=True),
-            f"{r['p']:.4f}",
-            _ci(r.get("ci_seeds"), signed=True),
-        ]
-        for r in cmp["rows"]
-    ]
+def _comparison_table(cmp: dict[str, Any], rows: Sequence[dict[str, Any]]) -> Table:
+    ci_name = "95% CI (seeds)" if cmp["level"] == "seeds" else "95% CI (problems)"
+    body = []
+    for r in rows:
+        c = row_cells(r)
+        body.append(
+            [
+                bucket_label(r["bucket"]),
+                str(r["problems"]),
+                str(r["k"]),
+                _pct(r["method_mean"]),
+                _pct(r["baseline_mean"]),
+                _pp(r["diff"]),
+                _ci(r["ci"], signed=True),
+                f"{r['p']:.4f}",
+                c["adj"],
+                c["effect"],
+                c["sd"],
+                c["mde"],
+                c["tost"],
+            ]
+        )
     headers = [
         "bucket",
         "problems",
@@ -132,25 +151,66 @@ def _comparison_table(cmp: dict[str, Any]) -> Table:
         cmp["method"],
         cmp["baseline"],
         "Δ (pp)",
-        "95% CI",
+        ci_name,
         "p",
-        "95% CI incl. seeds",
+        "adjusted (H: Holm, q: BH)",
+        "effect size",
+        "seed sd (pp)",
+        "MDE (pp)",
+        "TOST p",
     ]
-    return Table(headers, rows)
+    return Table(headers, body)
 
 
-def _comparisons(methods: dict[str, MethodEvals]) -> list[dict[str, Any]]:
+def _comparisons(
+    methods: dict[str, MethodEvals],
+    primary: Sequence[tuple[str, int]],
+    margin: float | None,
+) -> list[dict[str, Any]]:
     """Every other method against GRPO, LENS first, when GRPO has evaluations."""
     if "grpo" not in methods:
         return []
     others = sorted((m for m in methods if m != "grpo"), key=lambda m: (m != "lens", m))
-    return [compare(methods[m], methods["grpo"]) for m in others]
+    out = [compare(methods[m], methods["grpo"], margin=margin) for m in others]
+    adjust(out, primary)
+    return out
+
+
+def _primary_blocks(comparisons: Sequence[dict[str, Any]], warnings: Sequence[str]) -> list[Block]:
+    """The report's first section: the declared primary endpoints of every comparison."""
+    blocks: list[Block] = [Heading("Primary endpoints: is the method better than GRPO?")]
+    for w in warnings:
+        blocks.append(Para(f"WARNING: these runs should not be pooled as given: {w}"))
+    declared = any(r["role"] == "primary" for c in comparisons for r in c["rows"])
+    if not declared:
+        blocks.append(
+            Para(
+                "No primary endpoints were declared (lensrl report --primary all:8,levels_4-5:16): "
+                "every cell below is exploratory, with Benjamini-Hochberg q-values."
+            )
+        )
+    for cmp in comparisons:
+        blocks.append(Para(f"{cmp['method']} − {cmp['baseline']}: {cmp['claim']}."))
+        rows = [r for r in cmp["rows"] if r["role"] == "primary"]
+        if rows:
+            blocks.append(_comparison_table(cmp, rows))
+    return blocks
 
 
 def build_report(
-    run_dirs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[str]
+    run_dirs: Sequence[str | os.PathLike[str]],
+    out_dir: str | os.PathLike[str],
+    *,
+    primary: str | None = None,
+    margin: float | None = None,
 ) -> Path:
-    """Write ``out_dir/index.html``, ``out_dir/report.md`` and PNGs; return the HTML's path."""
+    """Write ``out_dir/index.html``, ``out_dir/report.md`` and PNGs; return the HTML's path.
+
+    ``primary``: declared endpoints (``"all:8,levels_4-5:16"``), shown first with Holm-adjusted
+    p; ``margin``: equivalence margin (a fraction) for a TOST on every row. Runs that should not
+    be pooled are reported with a warning rather than refused: a report describes what exists.
+    """
+    endpoints = parse_primary(primary)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     runs = [run_info(d) for d in run_dirs]
@@ -161,8 +221,11 @@ def build_report(
     evaluated = [r for r in runs if eval_steps(r.path)]
     methods = load_methods([r.path for r in evaluated]) if evaluated else {}
     summaries = {m: method_summary(ev) for m, ev in methods.items()}
+    comparisons = _comparisons(methods, endpoints, margin)
+    warnings = check_pooling(list(methods.values())) if comparisons else []
 
-    blocks: list[Block] = [Heading("Runs"), _runs_table(runs, metrics)]
+    blocks: list[Block] = _primary_blocks(comparisons, warnings) if comparisons else []
+    blocks += [Heading("Runs"), _runs_table(runs, metrics)]
     blocks.append(
         Para(
             "Runs with the same method (algo.estimator) are seed replicates. pass@k uses the unbiased "
@@ -189,29 +252,38 @@ def build_report(
         blocks.append(
             Image(
                 fig,
-                "pass@k by difficulty bucket per method, with 95% bootstrap CIs "
-                "over problems (methods pooled over seeds)",
+                "pass@k by difficulty bucket per method: the mean over seeds with its 95% CI "
+                "(seeds and problems when a method has 2+ seeds, else problems only), and each "
+                "seed's own value as a small point",
             )
         )
         for method, summary in sorted(summaries.items()):
             ev = methods[method]
             blocks.append(Heading(f"{method}: {len(ev.runs)} seed(s), steps {list(ev.steps)}", 3))
             blocks.append(_summary_table(summary))
-    comparisons = _comparisons(methods)
     if comparisons:
-        blocks.append(Heading("Paired comparison against GRPO"))
+        blocks.append(Heading("All cells: comparison against GRPO"))
         for cmp in comparisons:
             blocks.append(
                 Heading(
-                    f"{cmp['method']} − {cmp['baseline']}, on {cmp['problems']} paired problems", 3
+                    f"{cmp['method']} − {cmp['baseline']}, {cmp['design']}, on "
+                    f"{cmp['problems']} paired problems",
+                    3,
                 )
             )
-            blocks.append(_comparison_table(cmp))
+            blocks.append(Para(CLAIMS[cmp["level"]] + "."))
+            blocks.append(_comparison_table(cmp, cmp["rows"]))
         blocks.append(
             Para(
-                "Δ in percentage points: mean over problems of the seed-averaged difference. CI and p: "
-                "paired bootstrap and paired permutation test over problems; the last column also "
-                "resamples seeds. No correction for multiple comparisons."
+                "Δ in percentage points: mean over seeds of the run score (mean pass@k over the "
+                "bucket's problems). With 2+ seeds per method: p from the exact sign-flip test over "
+                "seed pairs (paired by run.seed; else the whole-run permutation test) and the t "
+                "interval of the seed-level differences. With one seed: the per-problem "
+                "permutation test and the bootstrap over problems, which say only whether these "
+                "checkpoints differ. Adjusted: Holm over primaries (H), Benjamini-Hochberg q over "
+                "the rest. MDE: the difference detectable with 80% power (∞: too few seeds for "
+                "p < 0.05 at all). A non-significant row is not evidence of no difference without "
+                "an equivalence test (TOST p, with --margin). See docs/evaluation.md."
             )
         )
     blocks.append(Heading("LENS diagnostics"))
@@ -230,11 +302,23 @@ def build_report(
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs", nargs="+", metavar="RUN", help="run folders")
     parser.add_argument("--out", required=True, type=Path, help="report folder to write")
+    parser.add_argument(
+        "--primary",
+        default=None,
+        metavar="BUCKET:K,...",
+        help="declared primary endpoints, shown first (e.g. all:8,levels_4-5:16)",
+    )
+    parser.add_argument(
+        "--margin", type=float, default=None, metavar="PP", help="equivalence margin (pp)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        index = build_report(args.runs, args.out)
+        if args.margin is not None and not args.margin > 0:
+            raise ValueError(f"--margin must be > 0 (percentage points), got {args.margin}")
+        margin = None if args.margin is None else args.margin / 100
+        index = build_report(args.runs, args.out, primary=args.primary, margin=margin)
     except (FileNotFoundError, ValueError) as err:
         print(f"lensrl report: {err}", file=sys.stderr)
         return 2

@@ -171,10 +171,10 @@ def bucket_order(buckets: Sequence[str]) -> list[str]:
 def plot_pass_at_k(
     summaries: dict[str, dict[str, dict[str, dict[str, Any]]]], path: Path
 ) -> Path | None:
-    """pass@k against k (log₂ axis) per bucket, one line per method, 95% CI bars.
+    """pass@k against k (log₂ axis) per bucket, one line per method, 95% CI bars, seed points.
 
-    ``summaries``: ``{method: {bucket: {str(k): {mean, ci, problems}}}}`` as from
-    :func:`lensrl.eval.method_summary`.
+    ``summaries``: ``{method: {bucket: {str(k): {mean, ci, problems, per_seed}}}}`` as from
+    :func:`lensrl.eval.method_summary`; methods with 2+ seeds also get one small point per seed.
     """
     buckets = bucket_order(sorted({b for s in summaries.values() for b in s}))
     if not buckets:
@@ -204,6 +204,19 @@ def plot_pass_at_k(
                 color=colors[method],
                 label=method,
             )
+            # Each seed's own score, so a reader sees the spread the CI summarises.
+            for j, k in enumerate(ks):
+                points = cells[str(k)].get("per_seed") or []
+                if len(points) > 1:
+                    ax.scatter(
+                        np.full(len(points), x[j]),
+                        points,
+                        s=7,
+                        alpha=0.6,
+                        color=colors[method],
+                        edgecolors="none",
+                        zorder=3,
+                    )
             counts.add(cells[str(ks[0])]["problems"])
         n = "/".join(str(c) for c in sorted(counts))
         ks_all = sorted({int(k) for s in summaries.values() for k in s.get(bucket, {})})

@@ -1,0 +1,141 @@
+"""Plain-text tables of ``lensrl compare`` results (the ``--out`` JSON, docs/evaluation.md §4).
+
+Primary endpoints first, then the other cells; every number a reader needs to judge a row: the
+primary p and CI, the adjusted p (Holm) or q (BH), effect size, seed sds, MDE and TOST.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from lensrl.eval.passk import bucket_label
+
+
+def _pct(x: float) -> str:
+    return "nan" if math.isnan(x) else f"{100 * x:6.2f}"
+
+
+def _p(p: float | None) -> str:
+    if p is None:
+        return "–"
+    return f"{p:.4f}" if p >= 1e-4 else "<1e-4"
+
+
+def _ci(ci: Sequence[float] | None) -> str:
+    return "" if ci is None else f"[{100 * ci[0]:+6.2f}, {100 * ci[1]:+6.2f}]"
+
+
+def _num(x: float | None, scale: float = 1.0, fmt: str = "+.2f") -> str:
+    return "–" if x is None else format(scale * x, fmt)
+
+
+def _seeds(runs: Sequence[str], seeds: Sequence[int | None] | None) -> str:
+    return f"{len(runs)} seed{'' if len(runs) == 1 else 's'} {seeds}"
+
+
+def _steps(steps: Sequence[int]) -> str:
+    return f"step {steps[0]}" if len(set(steps)) == 1 else f"steps {list(steps)}"
+
+
+def row_cells(row: dict[str, Any]) -> dict[str, str]:
+    """The printable cells of one row (shared by the table and the report)."""
+    adj = (
+        f"H {_p(row['p_holm'])}"
+        if row.get("role") == "primary"
+        else f"q {_p(row.get('q_bh'))}"
+        if row.get("q_bh") is not None
+        else "–"
+    )
+    sig = row.get("significant")
+    if sig:
+        mde = "–"
+    elif row.get("mde") is None:
+        mde = "∞"  # the randomization test cannot reach α with this many seeds
+    else:
+        mde = f"{100 * row['mde']:.2f}"
+    tost = row.get("tost")
+    sd = row.get("sd_seed") or {}
+    return {
+        "adj": adj + (" *" if sig else ""),
+        "effect": _num(row.get("effect_size")),
+        "sd": f"{_num(sd.get('method'), 100, '.2f')}/{_num(sd.get('baseline'), 100, '.2f')}",
+        "mde": mde,
+        "tost": "–"
+        if tost is None
+        else f"{_p(tost['p'])}{' equiv.' if tost['equivalent'] else ''}",
+    }
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """A readable plain-text table (pass@k in %, Δ, CIs, sds and MDE in percentage points).
+
+    Primary rows come first, in their own block, then every other cell.
+    """
+    lines: list[str] = []
+    for cmp in result["comparisons"]:
+        lines.append(
+            f"{cmp['method']} ({_seeds(cmp['method_runs'], cmp.get('method_seeds'))}, "
+            f"{_steps(cmp['method_steps'])}) vs {cmp['baseline']} "
+            f"({_seeds(cmp['baseline_runs'], cmp.get('baseline_seeds'))}, "
+            f"{_steps(cmp['baseline_steps'])}) on {cmp['problems']} problems"
+        )
+        lines.append(f"{cmp.get('design', '')}: {cmp.get('claim', '')}")
+        ci_name = "95% CI seeds" if cmp.get("level") == "seeds" else "95% CI probl."
+        head = (
+            f"{'bucket':<7}{'n':>5}{'k':>4}{cmp['method'][:8]:>9}{cmp['baseline'][:8]:>9}"
+            f"{'Δ (pp)':>9}  {ci_name:<18}{'p':>8}  {'adjusted':<12}{'d':>7}"
+            f"{'seed sd':>13}{'MDE':>7}  TOST"
+        )
+        groups = [
+            ("primary endpoints (Holm-adjusted p, H)", "primary"),
+            ("all other cells (Benjamini-Hochberg q)", "secondary"),
+        ]
+        for title, role in groups:
+            rows = [r for r in cmp["rows"] if r.get("role", "secondary") == role]
+            if not rows:
+                continue
+            lines += [f"-- {title}", head]
+            for row in rows:
+                c = row_cells(row)
+                lines.append(
+                    f"{bucket_label(row['bucket']):<7}{row['problems']:>5}{row['k']:>4}"
+                    f"{_pct(row['method_mean']):>9}{_pct(row['baseline_mean']):>9}"
+                    f"{100 * row['diff']:>+9.2f}  {_ci(row['ci']):<18}{_p(row['p']):>8}  "
+                    f"{c['adj']:<12}{c['effect']:>7}{c['sd']:>13}{c['mde']:>7}  {c['tost']}"
+                )
+        p_min = max((r.get("p_min", 0.0) for r in cmp["rows"]), default=0.0)
+        if p_min > result.get("alpha", 0.05):
+            lines.append(
+                f"The smallest p this design can give is {p_min:.3g} > α = "
+                f"{result.get('alpha', 0.05)}: no row can be significant (MDE ∞). "
+                "`lensrl plan` says how many seeds are needed."
+            )
+        lines.append("")
+    lines += _footer(result)
+    return "\n".join(lines)
+
+
+def _footer(result: dict[str, Any]) -> list[str]:
+    test = result["test"]
+    lines = [
+        f"Δ: {test['difference']}.",
+        f"Seeds level: p = {test.get('p_seeds')}; CI = {test.get('ci_seeds')}.",
+        f"Checkpoints level: p = {test.get('p_checkpoints')}; CI = {test.get('ci_problems')}.",
+        f"{test.get('multiplicity')}; * = significant at α = {result.get('alpha')} after "
+        "adjustment. d: effect size. seed sd: method/baseline sd of the run scores (pp).",
+        f"MDE: {test.get('mde')} (power {result.get('power')}).",
+    ]
+    if result.get("margin") is None:
+        lines.append(
+            "A non-significant row is not evidence of no difference: give --margin (pp) for "
+            "an equivalence test (TOST)."
+        )
+    else:
+        lines.append(
+            f"TOST: p of |Δ| < {100 * result['margin']:.2f} pp; 'equiv.' when below α."
+        )
+    for w in result.get("warnings", []):
+        lines.append(f"WARNING (--allow-mixed): {w}")
+    return lines
