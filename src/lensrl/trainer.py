@@ -384,7 +384,7 @@ def _evaluate(s: Setup, cfg: TrainConfig, run_dir: Path, step: int) -> dict[str,
             s.model, s.tokenizer, s.eval_problems,
             prompts=[s.prompt(p) for p in s.eval_problems], samples=cfg.run.eval_samples,
             temperature=cfg.rollout.temperature, top_p=cfg.rollout.top_p,
-            max_new_tokens=cfg.rollout.max_new_tokens, seed=cfg.run.seed + step,
+            max_new_tokens=cfg.rollout.max_new_tokens, seed=cfg.run.seed, step=step,
             verify=functools.partial(s.verifier.verify_batch, strict=cfg.verify.strict_eval),
         )
     result["step"] = step
