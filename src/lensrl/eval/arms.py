@@ -82,13 +82,15 @@ class MethodEvals:
 
 
 def load_methods(
-    run_dirs: Sequence[str | Path], *, step: int | None = None, group_by: str | None = None
+    run_dirs: Sequence[str | Path], *, step: int | None = None, group_by: str | None = None,
+    eval_name: str | None = None,
 ) -> dict[str, MethodEvals]:
-    """Group runs into arms (by estimator, or by ``group_by``) and align each arm's seeds."""
+    """Group runs into arms (by estimator, or by ``group_by``) and align each arm's seeds.
+    Reads each run's ``eval/<step>.json``, or ``eval/<step>.<eval_name>.json``."""
     grouped: dict[str, list[tuple[RunInfo, dict[str, Any]]]] = {}
     for d in run_dirs:
         info = run_info(d)
-        grouped.setdefault(group_label(info, group_by), []).append((info, read_eval(d, step)))
+        grouped.setdefault(group_label(info, group_by), []).append((info, read_eval(d, step, eval_name)))
     out: dict[str, MethodEvals] = {}
     for method, items in grouped.items():
         tables = [{str(p["id"]): p for p in ev["problems"]} for _, ev in items]

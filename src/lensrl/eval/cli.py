@@ -12,7 +12,15 @@ import argparse
 import sys
 from typing import Any
 
-from lensrl.eval.evaluate import evaluate, summary_metrics, write_eval
+from lensrl.eval.evaluate import (
+    EvalExistsError,
+    check_eval_target,
+    eval_path,
+    evaluate,
+    sampling_settings,
+    summary_metrics,
+    write_eval,
+)
 from lensrl.eval.passk import DEFAULT_KS, bucket_label
 
 
@@ -80,6 +88,15 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="sampling and bootstrap seed (default: the run's run.seed, as in training's evals)",
     )
     parser.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples")
+    parser.add_argument(
+        "--name", default=None, metavar="NAME",
+        help="write eval/<step>.NAME.json, beside the run's own eval/<step>.json (read it back "
+        "with compare --eval-name NAME)",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true",
+        help="replace an existing evaluation of this step made with other settings",
+    )
 
 
 def _verifier(cfg: dict[str, Any]) -> Any:
@@ -94,11 +111,14 @@ def _verifier(cfg: dict[str, Any]) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
     from lensrl.data import format_prompt
-    from lensrl.policy import load_checkpoint
+    from lensrl.policy import autocast, load_checkpoint, select_dtype
 
     model, tokenizer, step, cfg = load_checkpoint(args.run_dir, args.checkpoint)
     try:
+        eval_path(args.run_dir, step, args.name)  # a bad --name fails before the work
         problems = load_eval_problems(cfg, args.data, args.limit)
     except ValueError as err:
         print(f"lensrl eval: {err}", file=sys.stderr)
@@ -110,30 +130,47 @@ def run(args: argparse.Namespace) -> int:
     # Streams come from (seed, step, chunk): by default each run's own seed, so two seeds'
     # evaluations never share sampling noise.
     seed = args.seed if args.seed is not None else int(run_cfg.get("seed") or 0)
-    result = evaluate(
-        model,
-        tokenizer,
-        problems,
-        prompts=prompts,
-        samples=args.samples,
-        temperature=args.temperature,
-        top_p=args.top_p,
-        max_new_tokens=max_new,
-        seed=seed,
-        step=step,
-        ks=args.ks,
-        batch_prompts=args.batch_prompts,
-        resamples=args.resamples,
-        verify=_verifier(cfg),
-    )
+    if not args.overwrite:  # refuse before the work, not after it
+        sampling = sampling_settings(
+            samples=args.samples, temperature=args.temperature, top_p=args.top_p,
+            max_new_tokens=max_new, seed=seed, batch_prompts=args.batch_prompts)
+        try:
+            check_eval_target(eval_path(args.run_dir, step, args.name), {
+                "sampling": sampling, "problems": sorted(str(p.id) for p in problems)})
+        except EvalExistsError as err:
+            print(f"lensrl eval: {err}", file=sys.stderr)
+            return 2
+    # the run's compute dtype (bf16 under autocast where it is fast) over its fp32 weights
+    dtype, _ = select_dtype(cfg.get("model", {}).get("dtype", "auto"), torch.device("cpu"))
+    with autocast("cpu", dtype):
+        result = evaluate(
+            model,
+            tokenizer,
+            problems,
+            prompts=prompts,
+            samples=args.samples,
+            temperature=args.temperature,
+            top_p=args.top_p,
+            max_new_tokens=max_new,
+            seed=seed,
+            step=step,
+            ks=args.ks,
+            batch_prompts=args.batch_prompts,
+            resamples=args.resamples,
+            verify=_verifier(cfg),
+        )
     result["run"] = {
         "name": run_cfg.get("name"),
         "seed": run_cfg.get("seed"),
         "estimator": cfg.get("algo", {}).get("estimator"),
         "data": args.data if args.data is not None else cfg.get("task", {}).get("dataset"),
     }
-    path = write_eval(args.run_dir, step, result)
     print(format_summary(result))
+    try:
+        path = write_eval(args.run_dir, step, result, name=args.name, overwrite=args.overwrite)
+    except EvalExistsError as err:
+        print(f"lensrl eval: {err}", file=sys.stderr)
+        return 2
     print(f"wrote {path}")
     metrics = summary_metrics(result)
     print(f"pass@1 = {100 * metrics.get('eval/pass@1', float('nan')):.2f}%")

@@ -417,6 +417,7 @@ def compare_runs(
     group_by: str | None = None,
     allow_mixed: bool = False,
     ignore_keys: Sequence[str] = (),
+    eval_name: str | None = None,
 ) -> dict[str, Any]:
     """Every arm in ``run_dirs`` against the baseline (``baseline_dirs``' arm, else
     :func:`pick_baseline`). Returns the JSON written by ``--out`` (docs/evaluation.md §4).
@@ -427,9 +428,10 @@ def compare_runs(
             ``allow_mixed``, which records them as ``warnings`` instead.
     """
     prim = parse_primary(primary) if isinstance(primary, str | None) else list(primary)
-    methods = load_methods(list(run_dirs), step=step, group_by=group_by)
+    methods = load_methods(list(run_dirs), step=step, group_by=group_by, eval_name=eval_name)
     if baseline_dirs:
-        base_methods = load_methods(list(baseline_dirs), step=step, group_by=group_by)
+        base_methods = load_methods(list(baseline_dirs), step=step, group_by=group_by,
+                                    eval_name=eval_name)
         if len(base_methods) != 1:
             raise ValueError(f"--baseline runs span several arms: {sorted(base_methods)}")
         baseline = next(iter(base_methods.values()))
@@ -551,6 +553,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--permutations", type=int, default=10000)
     parser.add_argument("--seed", type=int, default=0, help="seed of bootstrap and permutations")
     parser.add_argument("--out", type=Path, default=None, help="also write the result as JSON")
+    parser.add_argument("--eval-name", default=None, metavar="NAME",
+                        help="read the named evaluations eval/<step>.NAME.json (lensrl eval --name)")
 
 
 def _check_levels(args: argparse.Namespace) -> None:
@@ -580,6 +584,7 @@ def run(args: argparse.Namespace) -> int:
             group_by=args.group_by,
             allow_mixed=args.allow_mixed,
             ignore_keys=args.ignore_key,
+            eval_name=args.eval_name,
         )
     except (FileNotFoundError, ValueError) as err:
         print(f"lensrl compare: {err}", file=sys.stderr)

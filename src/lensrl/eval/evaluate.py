@@ -18,8 +18,10 @@ and their number is kept per problem and in total so a reader can see how much t
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -133,19 +135,21 @@ def evaluate(
             )
     return build_result(
         records,
-        sampling={
-            "samples": samples,
-            "temperature": temperature,
-            "top_p": top_p,
-            "max_new_tokens": max_new_tokens,
-            "seed": seed,
-            "batch_prompts": batch_prompts,
-        },
+        sampling=sampling_settings(samples=samples, temperature=temperature, top_p=top_p,
+                                   max_new_tokens=max_new_tokens, seed=seed,
+                                   batch_prompts=batch_prompts),
         ks=ks,
         resamples=resamples,
         confidence=confidence,
         seed=seed,
     )
+
+
+def sampling_settings(*, samples: int, temperature: float, top_p: float, max_new_tokens: int,
+                      seed: int, batch_prompts: int) -> dict[str, Any]:
+    """The ``sampling`` block of an evaluation: everything its draws depend on."""
+    return {"samples": samples, "temperature": temperature, "top_p": top_p,
+            "max_new_tokens": max_new_tokens, "seed": seed, "batch_prompts": batch_prompts}
 
 
 def stream_seed(seed: int, step: int, chunk: int) -> int:
@@ -200,41 +204,91 @@ def summary_metrics(result: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-def write_eval(run_dir: str | os.PathLike[str], step: int, result: dict[str, Any]) -> Path:
-    """Write ``run_dir/eval/<step>.json`` atomically (temp file in the same folder, then rename).
+class EvalExistsError(FileExistsError):
+    """An evaluation of this step with other settings is already in the run folder."""
 
+
+_NAME = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def eval_path(run_dir: str | os.PathLike[str], step: int, name: str | None = None) -> Path:
+    """``eval/<step>.json``, or ``eval/<step>.<name>.json`` for a named evaluation."""
+    if name is not None and not _NAME.fullmatch(name):
+        raise ValueError(f"evaluation name {name!r}: use letters, digits, '_' and '-' only")
+    return Path(run_dir) / "eval" / (f"{int(step)}.json" if name is None
+                                      else f"{int(step)}.{name}.json")
+
+
+def eval_settings(result: dict[str, Any]) -> dict[str, Any]:
+    """What makes two evaluations of one checkpoint the same: the sampling and the problems
+    (their ids say which data they came from; the bootstrap only summarises them)."""
+    return {"sampling": result.get("sampling"),
+            "problems": sorted(str(p["id"]) for p in result.get("problems", []))}
+
+
+def write_eval(run_dir: str | os.PathLike[str], step: int, result: dict[str, Any], *,
+               name: str | None = None, overwrite: bool = False) -> Path:
+    """Write ``eval/<step>.json`` (``eval/<step>.<name>.json`` with ``name``) atomically.
+
+    An existing file with the same settings (:func:`eval_settings`: a rerun, e.g. after a
+    resume) is replaced; one with other settings is kept and :class:`EvalExistsError` raised,
+    unless ``overwrite``: an evaluation is never silently replaced by a different one.
     ``step`` is stored in the file too. Returns the path written.
     """
-    folder = Path(run_dir) / "eval"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{int(step)}.json"
+    path = eval_path(run_dir, step, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {**result, "step": int(step)}
-    atomic_write_text(path, json.dumps(payload, indent=1) + "\n")
+    # the check and the write under one lock, so two evaluations cannot both pass the check
+    with open(path.parent / ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not overwrite:
+            check_eval_target(path, eval_settings(payload))
+        atomic_write_text(path, json.dumps(payload, indent=1) + "\n")
     return path
 
 
-def eval_steps(run_dir: str | os.PathLike[str]) -> list[int]:
-    """Steps with an ``eval/<step>.json`` in the run folder, ascending."""
+def check_eval_target(path: Path, settings: dict[str, Any]) -> None:
+    """Raise :class:`EvalExistsError` if ``path`` holds an evaluation with other ``settings``
+    (:func:`eval_settings`); ``lensrl eval`` asks before its work, ``write_eval`` again after."""
+    if not path.is_file():
+        return
+    old = eval_settings(json.loads(path.read_text()))
+    if old != settings:
+        differ = ", ".join(k for k in settings if old.get(k) != settings[k])
+        raise EvalExistsError(
+            f"{path} holds an evaluation with other settings ({differ} differ); keep both "
+            "with --name NAME (writes eval/<step>.NAME.json), or replace it with --overwrite")
+
+
+def eval_steps(run_dir: str | os.PathLike[str], name: str | None = None) -> list[int]:
+    """Steps with an ``eval/<step>.json`` (``eval/<step>.<name>.json``) in the run folder,
+    ascending."""
     folder = Path(run_dir) / "eval"
     if not folder.is_dir():
         return []
-    return sorted(int(p.stem) for p in folder.glob("*.json") if p.stem.isdigit())
+    suffix = ".json" if name is None else f".{name}.json"
+    steps = (p.name[: -len(suffix)] for p in folder.glob(f"*{suffix}"))
+    return sorted(int(s) for s in steps if s.isdigit())
 
 
-def read_eval(run_dir: str | os.PathLike[str], step: int | None = None) -> dict[str, Any]:
-    """Load ``eval/<step>.json`` (the latest when ``step`` is None).
+def read_eval(run_dir: str | os.PathLike[str], step: int | None = None,
+              name: str | None = None) -> dict[str, Any]:
+    """Load ``eval/<step>.json`` (``eval/<step>.<name>.json``; the latest step when ``step``
+    is None).
 
     Raises:
         FileNotFoundError: no such evaluation.
     """
     if step is None:
-        steps = eval_steps(run_dir)
+        steps = eval_steps(run_dir, name)
         if not steps:
-            raise FileNotFoundError(f"no eval/<step>.json in {run_dir}; run `lensrl eval` first")
+            raise FileNotFoundError(
+                f"no {eval_path(run_dir, 0, name).name.replace('0', '<step>', 1)} in "
+                f"{Path(run_dir) / 'eval'}; run `lensrl eval` first")
         step = steps[-1]
-    path = Path(run_dir) / "eval" / f"{int(step)}.json"
+    path = eval_path(run_dir, step, name)
     if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist (have steps {eval_steps(run_dir)})")
+        raise FileNotFoundError(f"{path} does not exist (have steps {eval_steps(run_dir, name)})")
     data: dict[str, Any] = json.loads(path.read_text())
     data.setdefault("step", int(step))
     return data

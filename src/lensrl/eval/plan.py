@@ -64,11 +64,13 @@ def plan(
     power: float = 0.8,
     step: int | None = None,
     group_by: str | None = None,
+    eval_name: str | None = None,
 ) -> dict[str, Any]:
     """Seeds per arm to detect ``delta`` (a fraction: 0.02 = 2 points) on each endpoint."""
     if not delta > 0:
         raise ValueError(f"--delta must be > 0 percentage points, got {100 * delta}")
-    arms = list(load_methods(list(run_dirs), step=step, group_by=group_by).values())
+    arms = list(load_methods(list(run_dirs), step=step, group_by=group_by,
+                             eval_name=eval_name).values())
     rows = []
     for bucket, k in endpoints:
         if any(k > int(ev.n.min()) for ev in arms):
@@ -139,6 +141,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--step", type=int, default=None, help="evaluated step of the pilots")
     parser.add_argument("--group-by", default=None, metavar="KEY", help="arms by this config key")
     parser.add_argument("--out", type=Path, default=None, help="also write the plan as JSON")
+    parser.add_argument("--eval-name", default=None, metavar="NAME",
+                        help="read the named evaluations eval/<step>.NAME.json (lensrl eval --name)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -153,6 +157,7 @@ def run(args: argparse.Namespace) -> int:
             power=args.power,
             step=args.step,
             group_by=args.group_by,
+            eval_name=args.eval_name,
         )
     except (FileNotFoundError, ValueError) as err:
         print(f"lensrl plan: {err}", file=sys.stderr)
