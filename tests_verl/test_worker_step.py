@@ -130,36 +130,40 @@ def cluster(model_dir: Path) -> Any:
                     os.environ[k] = v
 
 
-def make_trainer(config: Any, estimator: str) -> Any:
-    """The lens_sync trainer around a fresh actor worker group; only its step methods are used."""
+@pytest.fixture(scope="module")
+def trainer(cluster: Any) -> Any:
+    """The lens_sync trainer around one actor worker group; only its step methods are used."""
     import ray
     from verl.single_controller.ray import RayClassWithInitArgs, RayResourcePool, RayWorkerGroup
     from verl.workers.engine_workers import ActorRolloutRefWorker
 
     from lensrl.integrations.verl_trainer import LensPPOTrainerSync
 
-    config = config.copy()
-    config.algorithm.adv_estimator = estimator
     pool = RayResourcePool(process_on_nodes=[1], use_gpu=True, max_colocate_count=1)
     worker_cls = RayClassWithInitArgs(
-        cls=ray.remote(ActorRolloutRefWorker), config=config.actor_rollout_ref, role="actor"
+        cls=ray.remote(ActorRolloutRefWorker), config=cluster.actor_rollout_ref, role="actor"
     )
     group = RayWorkerGroup(resource_pool=pool, ray_cls_with_init=worker_cls, device_name="cpu")
     group.init_model()
-    trainer = object.__new__(LensPPOTrainerSync)
-    trainer.config = config
+    trainer = object.__new__(LensPPOTrainerSync)  # no dataloader, rollout servers, reward loop
+    trainer.config = cluster.copy()
     trainer.actor_rollout_wg = group
-    return trainer
+    yield trainer
+    for worker in group.workers:
+        ray.kill(worker)
 
 
-def sample(model_dir: Path, gold: list[str] | None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """P prompts × G samples from HF ``generate`` on the worker's initial weights, scored."""
+def sample(
+    model_dir: Path, state: dict[str, torch.Tensor], gold: list[str] | None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """P prompts × G samples from HF ``generate`` on the actor's current weights, scored."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from lensrl.integrations.verl_reward import compute_score
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    model.load_state_dict(state)  # on-policy: the weights the worker holds now
     prompts = [f"{10 + 7 * i}+{3 * i}=" for i in range(P)]
     torch.manual_seed(0)
     rows, texts = [], []
@@ -176,8 +180,8 @@ def sample(model_dir: Path, gold: list[str] | None) -> tuple[dict[str, Any], lis
             response = out[k, ids.shape[1] :]
             texts.append(tokenizer.decode(response, skip_special_tokens=True))
             rows.append((i, k, ids[0], response))
-    # gold: the answer of each group's first sample, so that groups are mixed (LENS's Eq. 8
-    # branch), unless the caller fixes it (an always-wrong reward)
+    # gold: by default the answer of each group's first sample, so that groups tend to be mixed
+    # (LENS's Eq. 8 branch); the caller fixes it for an always-wrong reward
     if gold is None:
         gold = [
             compute_score("math", texts[i * G], "0", strict=False)["pred"] or "0" for i in range(P)
@@ -238,36 +242,39 @@ def _full_state(self: Any) -> dict[str, torch.Tensor]:
     }
 
 
-def step(config: Any, model_dir: Path, estimator: str, gold: list[str] | None) -> dict[str, Any]:
-    """One verl step: old log-probs, advantages, update; returns metrics and weights around it."""
+def _clear_optimizer(self: Any) -> None:
+    self.actor.engine.optimizer.state.clear()
+
+
+def step(trainer: Any, model_dir: Path, estimator: str, gold: list[str] | None) -> dict[str, Any]:
+    """One verl step, as the v1 trainer's _step_once runs it after the reward."""
+    import ray
     import transfer_queue as tq
 
-    trainer = make_trainer(config, estimator)
+    trainer.config.algorithm.adv_estimator = estimator
+    # AdamW's moments from an earlier step would move weights even at zero gradient: each step
+    # starts from a fresh optimizer state, so what moves the weights is this batch alone
+    ray.get(trainer.actor_rollout_wg.workers[0].__ray_call__.remote(_clear_optimizer))
+    before = weights(trainer)
+    data, scores = sample(model_dir, before, gold)
+    batch = put(data)
+    metrics: dict[str, Any] = {}
     try:
-        data, scores = sample(model_dir, gold)
-        batch = put(data)
-        metrics: dict[str, Any] = {}
-        before = weights(trainer)
         batch = trainer._compute_old_log_prob(batch, metrics=metrics)
         batch = trainer._compute_advantage(batch, metrics=metrics)
         got = tq.kv_batch_get(
             keys=batch.keys, partition_id="train", select_fields=["advantages", "old_log_probs"]
         )
         batch = trainer._update_actor(batch, metrics=metrics)
-        after = weights(trainer)
-        tq.kv_clear(keys=batch.keys, partition_id="train")
     finally:
-        import ray
-
-        for worker in trainer.actor_rollout_wg.workers:
-            ray.kill(worker)
+        tq.kv_clear(keys=batch.keys, partition_id="train")
     return {
         "metrics": metrics,
         "before": before,
-        "after": after,
+        "after": weights(trainer),
         "scores": scores,
-        "advantages": got["advantages"],
-        "old_log_probs": got["old_log_probs"],
+        "advantages": got["advantages"].to_padded_tensor(0.0),  # (N, T)
+        "old_log_probs": got["old_log_probs"].to_padded_tensor(0.0),  # (N, T)
     }
 
 
@@ -275,22 +282,41 @@ def moved(run: dict[str, Any]) -> float:
     return max(float((run["after"][k] - run["before"][k]).abs().max()) for k in run["before"])
 
 
-def test_lens_step_through_verls_actor_worker(cluster: Any, model_dir: Path) -> None:
-    run = step(cluster, model_dir, "lens", gold=None)
+def core_advantages(run: dict[str, Any], estimator: str) -> torch.Tensor:
+    """``(N,)`` lensrl.core on the step's own verdicts and the worker's old log-probs."""
+    from lensrl.core import compute_advantages, sequence_mean_logprob
+
+    correct = torch.tensor(
+        [s["score"] if s["judged"] else float("nan") for s in run["scores"]], dtype=torch.float64
+    )
+    seq_lp = sequence_mean_logprob(run["old_log_probs"].double(), torch.ones(P * G, T))
+    return compute_advantages(correct, seq_lp, group_size=G, estimator=estimator).float()
+
+
+def test_lens_step_through_verls_actor_worker(trainer: Any, model_dir: Path) -> None:
+    run = step(trainer, model_dir, "lens", gold=None)
     m = run["metrics"]
     assert moved(run) > 0, "update_actor left every weight unchanged"
     for key in ("actor/pg_loss", "actor/pg_clipfrac"):
         assert key in m and np.isfinite(m[key]), (key, m.get(key))
     assert {"lens/D_mean", "groups/frac_mixed"} <= m.keys()  # lens_sync's metrics, from the bridge
-    correct = torch.tensor([s["score"] for s in run["scores"]]).reshape(P, G)
-    assert bool((correct[:, 0] == 1).all()), "each group's first sample is right by construction"
+    assert bool((run["old_log_probs"] < 0).all()), "old_log_probs did not come from the worker"
+    # what verl's update consumed is core's LENS on the worker's old log-probs, row for row
+    expected = core_advantages(run, "lens")
+    torch.testing.assert_close(run["advantages"], expected[:, None].expand(P * G, T))
+    assert expected.abs().sum() > 0
 
 
-def test_all_wrong_batch_grpo_stays_lens_moves(cluster: Any, model_dir: Path) -> None:
+def test_all_wrong_batch_grpo_stays_lens_moves(trainer: Any, model_dir: Path) -> None:
     """LENS's point (LENS.md §2): an all-wrong group still teaches; GRPO's advantage there is 0."""
-    grpo = step(cluster, model_dir, "lensrl_grpo", gold=[NEVER_PRODUCED] * P)
-    lens = step(cluster, model_dir, "lens", gold=[NEVER_PRODUCED] * P)
+    grpo = step(trainer, model_dir, "lensrl_grpo", gold=[NEVER_PRODUCED] * P)
+    lens = step(trainer, model_dir, "lens", gold=[NEVER_PRODUCED] * P)
     assert all(s["score"] == 0.0 and s["judged"] for s in grpo["scores"] + lens["scores"])
     assert moved(grpo) == 0.0, "GRPO moved weights on an all-wrong batch"
+    assert bool((grpo["advantages"] == 0).all())
     assert moved(lens) > 0.0, "LENS left weights unchanged on an all-wrong batch"
+    expected = core_advantages(lens, "lens")  # calibrated negatives, de-meaned per group
+    torch.testing.assert_close(lens["advantages"], expected[:, None].expand(P * G, T))
+    assert bool((expected != 0).any())
     assert np.isfinite(lens["metrics"]["actor/pg_loss"])
+    assert np.isfinite(lens["metrics"]["actor/pg_clipfrac"])
