@@ -6,9 +6,10 @@ through a real TransferQueue, driven by the v1 trainer's own step methods
 (``_compute_old_log_prob``, ``_compute_advantage`` of ``lens_sync``, ``_update_actor``) on a
 trainer object that skips ``__init__`` (which would build the dataloader, the rollout servers
 and the reward loop). Left out, and why: rollout (verl registers vLLM, SGLang and TensorRT-LLM
-servers only, none runs on CPU), so the test samples with HF ``generate`` on the same weights;
-the reward loop's Ray workers, so the test calls ``compute_score`` itself, as verl's naive
-reward manager would (tests_verl/test_reward.py runs that manager).
+servers only, none runs on CPU), so the test samples with HF ``generate`` on the worker's
+current weights; the reward loop's Ray workers, so the test calls ``compute_score`` itself, as
+verl's naive reward manager would (tests_verl/test_reward.py runs that manager); ``fit()``'s
+dataloader, checkpoints and loggers.
 
 The device comes from tests_verl/verl_cpu_platform.py (see its docstring and docs/integrations.md).
 """
