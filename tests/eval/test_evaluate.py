@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import types
@@ -162,7 +163,9 @@ def test_cli_eval_on_a_fake_checkpoint(
         return PROBLEMS[:n]
 
     fakes = {
-        "lensrl.policy": {"load_checkpoint": lambda d, step=None: ("model", "tok", 40, cfg)},
+        "lensrl.policy": {"load_checkpoint": lambda d, step=None: ("model", "tok", 40, cfg),
+                          "select_dtype": lambda requested, device: (None, "fake"),
+                          "autocast": lambda device, dtype: contextlib.nullcontext()},
         "lensrl.data": {
             "builtin_problems": builtin_problems,
             "load_problems": lambda path: PROBLEMS,

@@ -238,12 +238,16 @@ def write_eval(run_dir: str | os.PathLike[str], step: int, result: dict[str, Any
     path = eval_path(run_dir, step, name)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {**result, "step": int(step)}
-    # the check and the write under one lock, so two evaluations cannot both pass the check
-    with open(path.parent / ".lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    # the check and the write under one lock (on the eval/ folder itself, so no lock file is
+    # left), so two evaluations cannot both pass the check
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
         if not overwrite:
             check_eval_target(path, eval_settings(payload))
         atomic_write_text(path, json.dumps(payload, indent=1) + "\n")
+    finally:
+        os.close(fd)
     return path
 
 
