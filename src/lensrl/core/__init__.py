@@ -24,10 +24,10 @@ from lensrl.core.loss import AGGREGATIONS, aggregate, policy_loss
 __all__ = [
     "AGGREGATIONS",
     "ESTIMATORS",
-    "LENS_ALPHA",
-    "LENS_D_FLOOR",
     "GroupStats",
     "GroupTypes",
+    "LENS_ALPHA",
+    "LENS_D_FLOOR",
     "aggregate",
     "compute_advantages",
     "group_diagnostics",
