@@ -9,7 +9,7 @@ import pytest
 
 from lensrl.config import ConfigError
 from lensrl.setup import ProblemSampler, load_tasks
-from lensrl.study import arm_train_config, load_study, study_from_dict
+from lensrl.study import arm_train_config, load_study, plan_runs, study_from_dict
 from lensrl.study.runner import ensure_warmup, format_plan
 
 from .conftest import micro_dict, write_config
@@ -80,6 +80,17 @@ def test_arm_configs_share_all_but_the_method_and_pair_the_data(micro_config):
 
     assert order(grpo) == order(lens)  # seed 1 sees the same problems in both arms
     assert order(grpo) != order(arm_train_config(cfg, "grpo", 0))
+
+
+def test_order_is_pilot_first_then_interleaved_by_seed(micro_config):
+    assert [(r.arm, r.seed, r.pilot) for r in plan_runs(micro_config)] == [
+        ("grpo", 0, True), ("lens", 0, True), ("grpo", 1, False), ("lens", 1, False)]
+    data = micro_dict(Path(micro_config.out).parent)
+    data["arms"]["nsr"] = {"estimator": "nsr", "seeds": 3}
+    data["pilot"]["seeds"] = 2
+    order = [(r.arm, r.seed) for r in plan_runs(study_from_dict(data))]
+    assert order == [("grpo", 0), ("lens", 0), ("grpo", 1), ("lens", 1),  # the pilot
+                     ("nsr", 0), ("nsr", 1), ("nsr", 2)]
 
 
 def test_alpha_g_is_the_group_size(tmp_path):

@@ -1,4 +1,9 @@
-"""The micro study end to end: interrupted, resumed without redoing finished runs, summarised."""
+"""The micro study end to end on a nano model: 2 arms x 2 seeds x 2 steps, interrupted, resumed
+without redoing finished runs, summarised and reported.
+
+Slow (about 45 s of CPU, most of it starting models and verifier pools for 4 runs and their
+evaluations); test_study_fast.py covers the same logic on stand-in runs in the default suite.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,8 @@ from lensrl.study.summary import write_report, write_summary
 from lensrl.trainer import train
 
 from .conftest import micro_dict, write_config
+
+pytestmark = pytest.mark.slow
 
 
 def _lines(path: Path) -> list[str]:
@@ -45,11 +52,6 @@ def micro(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return {"cfg": cfg, "first": first, "second": second, "done": done, "killed": killed,
             "step1": step1, "state_killed": state_killed, "summary": summary, "path": path,
             "report": report, "plan": plan}
-
-
-def test_order_is_pilot_first_then_interleaved_by_seed(micro_config):
-    assert [(r.arm, r.seed, r.pilot) for r in plan_runs(micro_config)] == [
-        ("grpo", 0, True), ("lens", 0, True), ("grpo", 1, False), ("lens", 1, False)]
 
 
 def test_interrupted_study_resumes_without_redoing_finished_runs(micro):
@@ -123,3 +125,13 @@ def test_summary_numbers_are_the_runs_numbers(micro):
     cell = s["paired"]["lens_vs_grpo"]["overall"]["pass@4"]
     assert np.allclose(cell["per_seed_diff"], np.subtract(lens, grpo))
     assert math.isclose(cell["diff"], np.mean(lens) - np.mean(grpo), abs_tol=1e-12)
+
+
+def test_dry_run_after_the_runs_uses_their_times_and_variance(micro):
+    from lensrl.study.runner import format_plan
+
+    text = format_plan(micro["cfg"])
+    assert "runs: 4 in 2 arms; done 4" in text
+    assert "median of 4 finished runs" in text
+    assert "seed plan all:4: sd of paired differences" in text
+    assert "seed plan levels_4-5:2:" in text

@@ -283,6 +283,9 @@ def format_plan(cfg: StudyConfig) -> str:
                      f"done {mine.count('done')}")
     order = ", ".join(f"{r.arm}/s{r.seed}" for r, s in zip(planned, states) if s != "done")
     lines.append(f"order of the remaining runs: {order[:400]}{' ...' if len(order) > 400 else ''}")
+    from lensrl.study.summary import seed_plan
+
+    lines += seed_plan(cfg)
     per_run, source = estimate_run_seconds(cfg)
     left = len(planned) - states.count("done")
     if per_run is None:

@@ -152,6 +152,32 @@ def method_block(values: dict[int, dict[str, dict[int, float]]],
     return {"overall": table.get(ALL, {}), "by_level": {b: t for b, t in table.items() if b != ALL}}
 
 
+def seed_plan(cfg: StudyConfig) -> list[str]:
+    """For each primary endpoint, from the paired seeds finished so far (the pilot first): the
+    sd of the paired differences and the seeds needed for ``stats.target_diff`` at
+    ``stats.power`` (the planner of issue 15, when merged, is the reference)."""
+    st, steps = cfg.stats, cfg.rl_steps
+    finished = _finished(cfg, steps)
+    a, b = finished.get(st.primary_arm, {}), finished.get(st.baseline, {})
+    pairs = sorted(set(a) & set(b))
+    if len(pairs) < 2:
+        return [f"seed plan: needs 2 paired seeds of {st.primary_arm} and {st.baseline} "
+                f"(have {len(pairs)})"]
+    ks = sorted({k for _, k in st.parsed_endpoints()})
+    va = {s: seed_values(a[s], steps, ks) for s in pairs}
+    vb = {s: seed_values(b[s], steps, ks) for s in pairs}
+    lines = []
+    for bucket, k in st.parsed_endpoints():
+        diffs = [va[s][bucket][k] - vb[s][bucket][k] for s in pairs]
+        sd = float(np.std(diffs, ddof=1))
+        need = seeds_needed(sd, st.target_diff, st.power)
+        lines.append(f"seed plan {bucket}:{k}: sd of paired differences {100 * sd:.2f} pp over "
+                     f"{len(pairs)} pairs -> {need or '>1000'} seeds for "
+                     f"{100 * st.target_diff:g} pp at {st.power:.0%} power "
+                     f"(config: {cfg.arms[st.primary_arm].seeds})")
+    return lines
+
+
 # --- the summary ----------------------------------------------------------------------------
 
 
