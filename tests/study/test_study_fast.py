@@ -130,3 +130,13 @@ def test_summary_of_no_effect_is_not_significant_and_states_the_mde(micro_config
     mde = s["mde"]["all:4"]
     assert mde["mde"] > abs(e["diff"]) and math.isfinite(mde["sd_diff"])
     assert s["complete"] is True and [r.arm for r in plan_runs(cfg)][:2] == ["grpo", "lens"]
+
+
+def test_a_second_study_on_the_same_folder_stops(micro_config):
+    from lensrl.config import ConfigError
+
+    with (runner.study_lock(micro_config),
+          pytest.raises(ConfigError, match="another lensrl study is running")):
+        run_study(micro_config)
+    with runner.study_lock(micro_config):  # released with the first holder
+        pass

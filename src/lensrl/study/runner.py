@@ -19,6 +19,7 @@ import os
 import shutil
 import statistics
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -168,9 +169,33 @@ def run_seconds(run_dir: Path) -> float | None:
     return float(info.get("train_s", 0.0)) + float(info.get("eval_s", 0.0))
 
 
+@contextlib.contextmanager
+def study_lock(cfg: StudyConfig) -> Iterator[None]:
+    """Hold ``<out>/.study.lock`` so that a second ``lensrl study`` on the same folder stops at
+    once instead of training the same runs twice (POSIX ``flock``; released when the process
+    dies, so a killed study never leaves a stale lock)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    cfg.out_dir.mkdir(parents=True, exist_ok=True)
+    with open(cfg.out_dir / ".study.lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(f"another lensrl study is running on {cfg.out_dir}") from None
+        yield
+
+
 def run_study(cfg: StudyConfig, *, max_runs: int | None = None) -> dict[str, Any]:
     """The warm-up, then every run not yet done, in plan order (at most ``max_runs`` of them).
     Returns counts; the caller writes the summary."""
+    with study_lock(cfg):
+        return _run_all(cfg, max_runs)
+
+
+def _run_all(cfg: StudyConfig, max_runs: int | None) -> dict[str, Any]:
     ensure_warmup(cfg)
     planned = plan_runs(cfg)
     done_before = sum(run_state(r.run_dir, cfg.rl_steps) == "done" for r in planned)

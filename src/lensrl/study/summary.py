@@ -274,7 +274,9 @@ def build_summary(cfg: StudyConfig) -> dict[str, Any]:
     methods = {}
     for arm, runs in finished.items():
         methods[arm] = {
-            "estimator": cfg.arms[arm].estimator, "alpha": resolve_alpha(cfg.arms[arm], base),
+            "estimator": cfg.arms[arm].estimator,
+            "alpha": resolve_alpha(cfg.arms[arm], base)
+            if cfg.arms[arm].estimator.startswith("lens") else None,  # GRPO, NSR: no α
             "seeds": sorted(runs), **method_block(values[arm], conf),
             "adv_share_negative": _stat(_metric(runs, "lens/adv_share_negative"), conf),
             "frac_negative": _stat(_metric(runs, "groups/frac_negative"), conf),
