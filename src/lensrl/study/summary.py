@@ -137,8 +137,10 @@ def metric_mean(run_dir: Path, key: str, first_only: bool = False) -> float | No
 
 
 def _stat(values: list[float], confidence: float) -> dict[str, Any]:
+    """Mean, t-interval over seeds (clipped to [0, 1]: every quantity here is a fraction) and sd."""
+    ci = t_interval(values, confidence)
     return {"mean": _finite(float(np.mean(values))) if values else None,
-            "ci95": t_interval(values, confidence),
+            "ci95": None if ci is None else [max(ci[0], 0.0), min(ci[1], 1.0)],
             "sd_seeds": float(np.std(values, ddof=1)) if len(values) > 1 else None}
 
 
