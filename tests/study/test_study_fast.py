@@ -57,13 +57,13 @@ def stubbed(micro_config, monkeypatch):
 def test_finished_runs_are_skipped_partial_resumed_trained_only_evaluated(stubbed):
     cfg, calls = stubbed
     assert run_study(cfg, max_runs=1)["executed"] == 1
-    assert calls == [("train", "grpo-seed0", True), ("eval", "grpo-seed0")]
+    assert calls == [("train", "grpo-seed0", False), ("eval", "grpo-seed0")]
     calls.clear()
     _fake_run(cfg, "lens", 0, step=2)  # trained, killed before its evaluation
     _fake_run(cfg, "grpo", 1, step=1)  # killed after the checkpoint of step 1
     counts = run_study(cfg)
     assert calls == [("eval", "lens-seed0"), ("train", "grpo-seed1", True),
-                     ("eval", "grpo-seed1"), ("train", "lens-seed1", True), ("eval", "lens-seed1")]
+                     ("eval", "grpo-seed1"), ("train", "lens-seed1", False), ("eval", "lens-seed1")]
     assert counts == {"planned": 4, "done_before": 1, "executed": 3, "remaining": 0}
     calls.clear()
     assert run_study(cfg)["executed"] == 0 and calls == []  # all done: nothing redone

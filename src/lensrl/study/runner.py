@@ -145,7 +145,8 @@ def execute_run(cfg: StudyConfig, run: PlannedRun) -> dict[str, Any]:
     steps = tcfg.run.steps
     state = run_state(run.run_dir, steps)
     if state in ("partial", "todo"):
-        train(tcfg, resume=True)  # resume with no checkpoint starts from step 0
+        # resume from the last checkpoint (from step 0 when it died before the first one)
+        train(tcfg, resume=state == "partial")
     eval_s = evaluate_run(cfg, run.run_dir, steps, run.seed)
     info = {"arm": run.arm, "seed": run.seed, "steps": steps, "eval_s": eval_s,
             "train_s": train_seconds(run.run_dir), "resumed_from": state}
