@@ -72,10 +72,14 @@ def test_finished_runs_are_skipped_partial_resumed_trained_only_evaluated(stubbe
     assert info["train_s"] == pytest.approx(0.5 * 2)
 
 
+SEEDS = 8
+
+
 def _fabricate(cfg, effect: float, rng: np.random.Generator) -> None:
-    """Evaluated runs of both arms, 5 seeds, 40 problems of levels 1, 2, 4, 5, each seed with
-    its own shift (shared by the arms: paired), lens better by ``effect`` in correct rate."""
-    for seed in range(5):
+    """Evaluated runs of both arms, 8 seeds, 40 problems of levels 1, 2, 4, 5, each seed with
+    its own shift (shared by the arms: paired), lens better by ``effect`` in correct rate.
+    8 seeds, because an exact sign-flip test over 5 pairs cannot go below p = 1/16."""
+    for seed in range(SEEDS):
         shift = rng.normal(0, 0.1)
         for arm in ("grpo", "lens"):
             d = _fake_run(cfg, arm, seed, step=cfg.rl_steps)
@@ -97,11 +101,11 @@ def _seed_pass(cfg, arm, seed, k):
 
 def test_summary_detects_a_real_effect_with_seed_level_numbers(micro_config):
     cfg = micro_config
-    cfg.arms["grpo"].seeds = cfg.arms["lens"].seeds = 5
+    cfg.arms["grpo"].seeds = cfg.arms["lens"].seeds = SEEDS
     _fabricate(cfg, 0.25, np.random.default_rng(0))
     s = json.loads(write_summary(cfg, build_summary(cfg)).read_text())
-    grpo = [_seed_pass(cfg, "grpo", sd, 4) for sd in range(5)]
-    lens = [_seed_pass(cfg, "lens", sd, 4) for sd in range(5)]
+    grpo = [_seed_pass(cfg, "grpo", sd, 4) for sd in range(SEEDS)]
+    lens = [_seed_pass(cfg, "lens", sd, 4) for sd in range(SEEDS)]
     m = s["methods"]["grpo"]["overall"]["pass@4"]
     assert m["mean"] == pytest.approx(np.mean(grpo))
     assert m["sd_seeds"] == pytest.approx(np.std(grpo, ddof=1))
@@ -112,16 +116,17 @@ def test_summary_detects_a_real_effect_with_seed_level_numbers(micro_config):
     primary = s["primary"]["endpoints"][0]
     assert primary["endpoint"] == "all:4" and primary["p_holm"] <= 0.05
     assert primary["tost"]["equivalent"] is False
-    assert s["cost"]["lens"] == {"runs": 5, "train_s": 15.0, "eval_s": 5.0, "total_s": 20.0}
+    assert s["cost"]["lens"] == {"runs": SEEDS, "train_s": 3.0 * SEEDS, "eval_s": 1.0 * SEEDS,
+                                 "total_s": 4.0 * SEEDS}
     assert s["methods"]["lens"]["adv_share_negative"]["mean"] == pytest.approx(0.01)
     assert s["setting"]["frac_negative_at_step_1"]["mean"] == pytest.approx(0.4)
-    assert s["mde"]["all:4"]["pairs"] == 5 and s["mde"]["all:4"]["mde"] > 0
+    assert s["mde"]["all:4"]["pairs"] == SEEDS and s["mde"]["all:4"]["mde"] > 0
     assert s["alpha_sweep"]["0.25"]["vs_baseline"]["pass@4"]["diff"] == cell["diff"]
 
 
 def test_summary_of_no_effect_is_not_significant_and_states_the_mde(micro_config):
     cfg = micro_config
-    cfg.arms["grpo"].seeds = cfg.arms["lens"].seeds = 5
+    cfg.arms["grpo"].seeds = cfg.arms["lens"].seeds = SEEDS
     _fabricate(cfg, 0.0, np.random.default_rng(1))
     s = build_summary(cfg)
     e = s["primary"]["endpoints"][0]
