@@ -42,6 +42,11 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/lensrl bench --out bench/results.json
 
+# Resumable: run it again after an interruption (docs/study.md); `--dry-run` shows the plan.
+.PHONY: study
+study: $(STAMP)
+	$(BIN)/lensrl study --config configs/study.yaml
+
 # verl pins transformers<5.11, so its tests run in a second environment built from its own
 # constraints. lensrl goes in --no-deps: its math-verify extra pulls antlr 4.13, omegaconf needs 4.9.
 VERL_VENV := .venv-verl

@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("lensrl.report", "HTML/Markdown report with plots from run folders"),
     "demo": ("lensrl.demo", "warm-up, GRPO vs LENS, evaluation and report on the built-in task"),
     "bench": ("lensrl.bench", "speed benchmarks written as JSON"),
+    "study": ("lensrl.study", "LENS vs GRPO and ablations over paired seeds, resumable"),
 }
 
 

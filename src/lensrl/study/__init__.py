@@ -1,0 +1,90 @@
+"""``lensrl study`` (``make study``): does LENS beat GRPO, where, and why, over paired seeds.
+
+1. one supervised warm-up (``<out>/warmup``), the starting point of every run;
+2. every arm (an estimator and its overrides) × its seeds, from that checkpoint at the same
+   sample budget; seed s orders the data the same way in every arm (``run.seed`` seeds the
+   ProblemSampler), so seeds are paired; pilot seeds first, then interleaved by seed;
+3. each run's final checkpoint evaluated (``eval/<steps>.json``, which marks it done);
+4. ``<results>/summary.json`` (lensrl.study.summary) and ``<results>/report/`` (lensrl report).
+
+Killed or timed out, it continues where it stopped when run again (lensrl.study.runner).
+See docs/study.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from lensrl.config import ConfigError
+from lensrl.study.config import StudyConfig, arm_train_config, load_study, study_from_dict
+from lensrl.study.runner import format_plan, measure, plan_runs, run_state, run_study
+from lensrl.study.summary import build_summary, write_report, write_summary
+
+__all__ = [
+    "StudyConfig",
+    "arm_train_config",
+    "build_summary",
+    "configure_parser",
+    "load_study",
+    "plan_runs",
+    "run",
+    "run_state",
+    "run_study",
+    "study_from_dict",
+]
+
+log = logging.getLogger("lensrl.study")
+
+
+def configure_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, default=Path("configs/study.yaml"), help="study YAML")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override the study config: warmup.steps=300, eval.samples=8, "
+                        "train.run.steps=50, out=runs/other ...")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the plan, what is done and the estimated time; run nothing")
+    p.add_argument("--measure", type=int, metavar="STEPS", default=0,
+                   help="probe this machine: the warm-up, then STEPS RL steps of the baseline "
+                        "and primary arms and a 64-problem eval (<out>/probe.json), then the plan")
+    p.add_argument("--max-runs", type=int, default=None,
+                   help="stop after this many runs (the study continues on the next call)")
+    p.add_argument("--summary-only", action="store_true",
+                   help="only rebuild summary.json and the report from the finished runs")
+    p.add_argument("--no-report", action="store_true", help="skip the HTML/Markdown report")
+
+
+def summarize(cfg: StudyConfig, *, report: bool = True) -> Path:
+    path = write_summary(cfg, build_summary(cfg))
+    if report:
+        write_report(cfg)
+    return path
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        cfg = load_study(args.config, args.set)
+        if args.measure:
+            probe = measure(cfg, args.measure)
+            for arm, m in probe["arms"].items():
+                print(f"probe {arm}: {m['step_s_median']:.2f} s a step, all-wrong groups by "
+                      f"step {[round(x, 2) for x in m['frac_negative']]}")
+        if args.dry_run or args.measure:
+            print(format_plan(cfg))
+            return 0
+        if not args.summary_only:
+            counts = run_study(cfg, max_runs=args.max_runs)
+            print(f"study: {counts['executed']} runs this call, {counts['remaining']} of "
+                  f"{counts['planned']} left")
+        if not any(run_state(r.run_dir, cfg.rl_steps) == "done" for r in plan_runs(cfg)):
+            print("study: no finished run yet, no summary written")
+            return 0
+        path = summarize(cfg, report=not args.no_report)
+    except (ConfigError, FileNotFoundError) as exc:
+        print(f"lensrl study: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    return 0

@@ -1,0 +1,322 @@
+"""Running the study: the shared warm-up, the ordered (arm, seed) runs, resume, and the plan.
+
+A run folder ``<out>/<arm>/seed<s>`` is the unit of work:
+* **done** when ``eval/<steps>.json`` exists (written atomically, last): skipped;
+* **trained** when its last checkpoint is at ``run.steps``: only evaluated;
+* **partial** when it has an earlier checkpoint (or none): ``train(..., resume=True)`` continues
+  from the last checkpoint (lensrl.trainer), so a killed session loses at most
+  ``run.checkpoint_every`` steps of one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import logging
+import os
+import shutil
+import statistics
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from lensrl.config import ConfigError
+from lensrl.runlog import atomic_write_text
+from lensrl.study.config import StudyConfig, arm_train_config
+
+log = logging.getLogger("lensrl.study")
+
+PROBE_FILE = "probe.json"
+RUN_FILE = "study.json"  # per run: the study's own bookkeeping (eval seconds, arm, seed)
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One (arm, seed) of the plan; ``pilot`` marks the runs done first."""
+
+    arm: str
+    seed: int
+    run_dir: Path
+    pilot: bool
+
+
+def plan_runs(cfg: StudyConfig) -> list[PlannedRun]:
+    """Every run, in the order that makes a partial study most useful: the pilot seeds of the
+    pilot arms first, then seed 0 of every arm, seed 1 of every arm, ... (each seed adds one
+    paired replicate to every comparison)."""
+    out: list[PlannedRun] = []
+    seen: set[tuple[str, int]] = set()
+
+    def add(arm: str, seed: int, pilot: bool) -> None:
+        if (arm, seed) not in seen and seed < cfg.arms[arm].seeds:
+            seen.add((arm, seed))
+            out.append(PlannedRun(arm, seed, cfg.run_dir(arm, seed), pilot))
+
+    for seed in range(cfg.pilot.seeds):
+        for arm in cfg.pilot.arms:
+            add(arm, seed, True)
+    for seed in range(max(a.seeds for a in cfg.arms.values())):
+        for arm in cfg.arms:
+            add(arm, seed, False)
+    return out
+
+
+def _last_checkpoint(run_dir: Path) -> int | None:
+    from lensrl.policy import checkpoint_dirs
+
+    found = checkpoint_dirs(run_dir)
+    return max(found) if found else None
+
+
+def run_state(run_dir: Path, steps: int) -> str:
+    """``done``, ``trained`` (needs its evaluation), ``partial`` or ``todo`` (see module doc)."""
+    if (run_dir / "eval" / f"{steps}.json").is_file():
+        return "done"
+    if _last_checkpoint(run_dir) == steps:
+        return "trained"
+    return "partial" if (run_dir / "config.json").is_file() else "todo"
+
+
+def warmup_sft_config(cfg: StudyConfig) -> Any:
+    """The SFTConfig of the shared warm-up, on the study's task (levels, template, task seed)."""
+    from lensrl.sft import SFTConfig
+
+    task = cfg.base_train().get("task", {})
+    w = cfg.warmup
+    return SFTConfig(size=w.size, steps=w.steps, batch_size=w.batch_size, lr=w.lr, seed=w.seed,
+                     levels=list(task.get("levels", [1, 2, 3, 4, 5])),
+                     template=task.get("template"), task_seed=int(task.get("seed", 0)))
+
+
+def ensure_warmup(cfg: StudyConfig) -> dict[str, Any]:
+    """Train the warm-up once (``<out>/warmup``, finished when ``sft.json`` exists); a finished
+    warm-up made with other settings is an error, since every run must start from it."""
+    from lensrl.sft import sft
+
+    want = asdict(warmup_sft_config(cfg))
+    marker = cfg.warmup_dir / "sft.json"
+    if marker.is_file():
+        done = json.loads(marker.read_text())
+        diff = sorted(k for k in want if done.get("config", {}).get(k) != want[k])
+        if diff:
+            raise ConfigError(
+                f"{cfg.source}: the warm-up in {cfg.warmup_dir} was made with other settings "
+                f"({', '.join(diff)}); every arm must start from the same one: delete "
+                f"{cfg.out_dir} (or pick another --out) to start the study afresh")
+        return dict(done)
+    log.info("warm-up: %s model, %d supervised steps -> %s", cfg.warmup.size, cfg.warmup.steps,
+             cfg.warmup_dir)
+    return sft(warmup_sft_config(cfg), cfg.warmup_dir)
+
+
+def evaluate_run(cfg: StudyConfig, run_dir: Path, step: int, seed: int,
+                 problems: int | None = None) -> float:
+    """``lensrl eval`` of checkpoint ``step`` (its table goes to ``eval.log``); returns seconds."""
+    from lensrl.eval import cli as eval_cli
+
+    parser = argparse.ArgumentParser()
+    eval_cli.configure_parser(parser)
+    e = cfg.eval
+    args = parser.parse_args([
+        "--run-dir", str(run_dir), "--checkpoint", str(step),
+        "--limit", str(problems or e.problems), "--samples", str(e.samples),
+        "--batch-prompts", str(e.batch_prompts), "--seed", str(e.seed_base + e.seed_stride * seed),
+        "--resamples", "200",  # the per-run CI is not used: the study's CIs are over seeds
+    ])
+    t = time.perf_counter()
+    text = io.StringIO()
+    with contextlib.redirect_stdout(text):
+        rc = eval_cli.run(args)
+    (run_dir / "eval.log").write_text(text.getvalue())
+    if rc != 0:
+        raise RuntimeError(f"lensrl eval of {run_dir} failed (exit {rc}): see {run_dir}/eval.log")
+    return time.perf_counter() - t
+
+
+def execute_run(cfg: StudyConfig, run: PlannedRun) -> dict[str, Any]:
+    """Train (or resume) and evaluate one run unless it is done; returns its bookkeeping."""
+    from lensrl.trainer import train
+
+    tcfg = arm_train_config(cfg, run.arm, run.seed)
+    steps = tcfg.run.steps
+    state = run_state(run.run_dir, steps)
+    if state in ("partial", "todo"):
+        # resume from the last checkpoint (from step 0 when it died before the first one)
+        train(tcfg, resume=state == "partial")
+    eval_s = evaluate_run(cfg, run.run_dir, steps, run.seed)
+    info = {"arm": run.arm, "seed": run.seed, "steps": steps, "eval_s": eval_s,
+            "train_s": train_seconds(run.run_dir), "resumed_from": state}
+    atomic_write_text(run.run_dir / RUN_FILE, json.dumps(info, indent=1) + "\n")
+    return info
+
+
+def train_seconds(run_dir: Path) -> float:
+    """Σ ``time/step_s`` over the logged steps (a resumed run counts each step once)."""
+    from lensrl.eval.runs import read_metrics
+
+    return float(sum(r.get("time/step_s", 0.0) or 0.0 for r in read_metrics(run_dir)))
+
+
+def run_seconds(run_dir: Path) -> float | None:
+    """Train + eval seconds of a finished run (None when its bookkeeping is missing)."""
+    path = run_dir / RUN_FILE
+    if not path.is_file():
+        return None
+    info = json.loads(path.read_text())
+    return float(info.get("train_s", 0.0)) + float(info.get("eval_s", 0.0))
+
+
+@contextlib.contextmanager
+def study_lock(cfg: StudyConfig) -> Iterator[None]:
+    """Hold ``<out>/.study.lock`` so that a second ``lensrl study`` on the same folder stops at
+    once instead of training the same runs twice (POSIX ``flock``; released when the process
+    dies, so a killed study never leaves a stale lock)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    cfg.out_dir.mkdir(parents=True, exist_ok=True)
+    with open(cfg.out_dir / ".study.lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(f"another lensrl study is running on {cfg.out_dir}") from None
+        yield
+
+
+def run_study(cfg: StudyConfig, *, max_runs: int | None = None) -> dict[str, Any]:
+    """The warm-up, then every run not yet done, in plan order (at most ``max_runs`` of them).
+    Returns counts; the caller writes the summary."""
+    with study_lock(cfg):
+        return _run_all(cfg, max_runs)
+
+
+def _run_all(cfg: StudyConfig, max_runs: int | None) -> dict[str, Any]:
+    ensure_warmup(cfg)
+    planned = plan_runs(cfg)
+    done_before = sum(run_state(r.run_dir, cfg.rl_steps) == "done" for r in planned)
+    executed = 0
+    for i, run in enumerate(planned, 1):
+        if run_state(run.run_dir, cfg.rl_steps) == "done":
+            continue
+        if max_runs is not None and executed >= max_runs:
+            break
+        info = execute_run(cfg, run)
+        executed += 1
+        log.info("[%d/%d] %s seed %d: %s, train %.0f s, eval %.0f s", i, len(planned), run.arm,
+                 run.seed, info["resumed_from"], info["train_s"], info["eval_s"])
+    remaining = sum(run_state(r.run_dir, cfg.rl_steps) != "done" for r in planned)
+    return {"planned": len(planned), "done_before": done_before, "executed": executed,
+            "remaining": remaining}
+
+
+# --- the plan and its time ------------------------------------------------------------------
+
+
+def measure(cfg: StudyConfig, steps: int) -> dict[str, Any]:
+    """Probe this machine: ``steps`` RL steps of the baseline and primary arms (seed 0) from the
+    warm-up, and an evaluation of 64 problems; writes ``<out>/probe.json``. Also the share of
+    all-wrong groups at the start of RL, the number the warm-up is tuned for."""
+    from lensrl.eval.runs import read_metrics
+    from lensrl.trainer import train
+
+    t = time.perf_counter()
+    warm = ensure_warmup(cfg)
+    warm_s = float(warm.get("seconds", time.perf_counter() - t))
+    root = cfg.out_dir / "_probe"
+    result: dict[str, Any] = {"steps": steps, "warmup_s": warm_s, "arms": {},
+                              "threads": _threads(), "cores": os.cpu_count(),
+                              "load_avg_1m": _load()}
+    for arm in (cfg.stats.baseline, cfg.stats.primary_arm):
+        shutil.rmtree(root / arm, ignore_errors=True)
+        tcfg = arm_train_config(cfg, arm, 0)
+        tcfg.run.steps, tcfg.run.run_dir, tcfg.run.name = steps, str(root / arm), f"probe-{arm}"
+        train(tcfg)
+        rows = read_metrics(root / arm)
+        step_s = [float(r["time/step_s"]) for r in rows]
+        problems = min(64, cfg.eval.problems)
+        eval_s = evaluate_run(cfg, root / arm, steps, 0, problems=problems)
+        result["arms"][arm] = {
+            "step_s_median": statistics.median(step_s), "step_s": step_s,
+            "frac_negative": [float(r["groups/frac_negative"]) for r in rows],
+            "frac_mixed": [float(r["groups/frac_mixed"]) for r in rows],
+            "reward_mean": [float(r["reward/mean"]) for r in rows],
+            "eval_s_per_problem": eval_s / problems,
+        }
+    result["load_avg_1m_end"] = _load()
+    atomic_write_text(cfg.out_dir / PROBE_FILE, json.dumps(result, indent=1) + "\n")
+    return result
+
+
+def _threads() -> int:
+    import torch
+
+    return int(torch.get_num_threads())
+
+
+def _load() -> float | None:
+    try:
+        return float(os.getloadavg()[0])
+    except OSError:
+        return None
+
+
+def estimate_run_seconds(cfg: StudyConfig) -> tuple[float | None, str]:
+    """Seconds per run and where the number comes from: this study's finished runs (median),
+    else ``<out>/probe.json`` (``--measure``), else none."""
+    finished = [s for r in plan_runs(cfg) if (s := run_seconds(r.run_dir)) is not None]
+    if finished:
+        return statistics.median(finished), f"median of {len(finished)} finished runs"
+    probe = cfg.out_dir / PROBE_FILE
+    if probe.is_file():
+        p = json.loads(probe.read_text())
+        steps = cfg.rl_steps
+        per_arm = [steps * a["step_s_median"] + cfg.eval.problems * a["eval_s_per_problem"]
+                   for a in p["arms"].values()]
+        return statistics.mean(per_arm), (
+            f"{probe}: {p['steps']} probe steps of {', '.join(p['arms'])}, load "
+            f"{p.get('load_avg_1m')} on {p.get('cores')} cores")
+    return None, "not measured: run `lensrl study --measure 3` (or any finished run) first"
+
+
+def format_plan(cfg: StudyConfig) -> str:
+    """The ``--dry-run`` text: runs, their states, the order and the estimated time."""
+    planned = plan_runs(cfg)
+    steps = cfg.rl_steps
+    states = [run_state(r.run_dir, steps) for r in planned]
+    base = cfg.base_train()
+    g = base.get("rollout", {}).get("samples_per_prompt")
+    prompts = base.get("algo", {}).get("prompts_per_rollout")
+    warm = "done" if (cfg.warmup_dir / "sft.json").is_file() else "to do"
+    lines = [
+        f"study {cfg.source} -> runs in {cfg.out_dir}, results in {cfg.results}",
+        f"warm-up: {cfg.warmup.size} model, {cfg.warmup.steps} supervised steps ({warm})",
+        f"every run: {steps} RL steps x {prompts} prompts x G={g} samples "
+        f"= {steps * (prompts or 0) * (g or 0)} samples; eval {cfg.eval.problems} problems "
+        f"x {cfg.eval.samples} samples",
+        f"runs: {len(planned)} in {len(cfg.arms)} arms; done {states.count('done')}, "
+        f"trained (eval pending) {states.count('trained')}, partial {states.count('partial')}, "
+        f"to do {states.count('todo')}",
+    ]
+    for arm, spec in cfg.arms.items():
+        mine = [s for r, s in zip(planned, states) if r.arm == arm]
+        lines.append(f"  {arm:<20} {spec.estimator:<19} seeds {spec.seeds:>3}  "
+                     f"done {mine.count('done')}")
+    order = ", ".join(f"{r.arm}/s{r.seed}" for r, s in zip(planned, states) if s != "done")
+    lines.append(f"order of the remaining runs: {order[:400]}{' ...' if len(order) > 400 else ''}")
+    from lensrl.study.summary import seed_plan
+
+    lines += seed_plan(cfg)
+    per_run, source = estimate_run_seconds(cfg)
+    left = len(planned) - states.count("done")
+    if per_run is None:
+        lines.append(f"estimated time: unknown ({source})")
+    else:
+        lines.append(f"estimated time: {per_run:.0f} s a run x {left} runs = "
+                     f"{per_run * left / 3600:.2f} h on this machine ({source})")
+    return "\n".join(lines)
