@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from lensrl.config import ConfigError, TrainConfig, _check, apply_overrides
+from lensrl.config import ConfigError, TrainConfig, apply_overrides, check
 from lensrl.core import ESTIMATORS
 from lensrl.eval.passk import ALL, HARD
 from lensrl.presets import load_config_file, load_preset
@@ -37,11 +37,11 @@ class WarmupSpec:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        _check(self.size in ("nano", "tiny", "small"), "warmup.size", self.size,
+        check(self.size in ("nano", "tiny", "small"), "warmup.size", self.size,
                "nano, tiny or small")
-        _check(self.steps >= 1, "warmup.steps", self.steps, ">= 1")
-        _check(self.batch_size >= 1, "warmup.batch_size", self.batch_size, ">= 1")
-        _check(self.lr > 0, "warmup.lr", self.lr, "> 0")
+        check(self.steps >= 1, "warmup.steps", self.steps, ">= 1")
+        check(self.batch_size >= 1, "warmup.batch_size", self.batch_size, ">= 1")
+        check(self.lr > 0, "warmup.lr", self.lr, "> 0")
 
 
 @dataclass
@@ -61,14 +61,14 @@ class ArmSpec:
 
     def __post_init__(self) -> None:
         where = f"arms.{self.name}"
-        _check(self.estimator in ESTIMATORS, f"{where}.estimator", self.estimator,
+        check(self.estimator in ESTIMATORS, f"{where}.estimator", self.estimator,
                "one of " + ", ".join(ESTIMATORS))
-        _check(self.alpha is None or self.alpha == "G"
+        check(self.alpha is None or self.alpha == "G"
                or (isinstance(self.alpha, int | float) and not isinstance(self.alpha, bool)
                    and self.alpha >= 0), f"{where}.alpha", self.alpha, "a number >= 0 or 'G'")
-        _check(isinstance(self.seeds, int) and self.seeds >= 1, f"{where}.seeds", self.seeds,
+        check(isinstance(self.seeds, int) and self.seeds >= 1, f"{where}.seeds", self.seeds,
                ">= 1")
-        _check(isinstance(self.set, list) and all(isinstance(s, str) for s in self.set),
+        check(isinstance(self.set, list) and all(isinstance(s, str) for s in self.set),
                f"{where}.set", self.set, "a list of 'section.key=value' strings")
 
 
@@ -80,7 +80,7 @@ class PilotSpec:
     seeds: int = 5
 
     def __post_init__(self) -> None:
-        _check(self.seeds >= 0, "pilot.seeds", self.seeds, ">= 0")
+        check(self.seeds >= 0, "pilot.seeds", self.seeds, ">= 0")
 
 
 @dataclass
@@ -97,10 +97,10 @@ class EvalSpec:
     seed_stride: int = 10_000
 
     def __post_init__(self) -> None:
-        _check(self.problems >= 1, "eval.problems", self.problems, ">= 1")
-        _check(self.samples >= 1, "eval.samples", self.samples, ">= 1")
-        _check(self.batch_prompts >= 1, "eval.batch_prompts", self.batch_prompts, ">= 1")
-        _check(self.seed_stride * self.batch_prompts >= self.problems, "eval.seed_stride",
+        check(self.problems >= 1, "eval.problems", self.problems, ">= 1")
+        check(self.samples >= 1, "eval.samples", self.samples, ">= 1")
+        check(self.batch_prompts >= 1, "eval.batch_prompts", self.batch_prompts, ">= 1")
+        check(self.seed_stride * self.batch_prompts >= self.problems, "eval.seed_stride",
                self.seed_stride, ">= eval.problems / eval.batch_prompts chunks")
 
 
@@ -136,17 +136,17 @@ class StatsSpec:
     def __post_init__(self) -> None:
         for i, e in enumerate(self.endpoints):
             bucket, sep, k = str(e).partition(":")
-            _check(bool(sep) and bucket in BUCKETS and k.isdigit() and int(k) >= 1,
+            check(bool(sep) and bucket in BUCKETS and k.isdigit() and int(k) >= 1,
                    f"stats.endpoints[{i}]", e, f"'bucket:k' with a bucket in {', '.join(BUCKETS)}")
-        _check(self.tost_margin > 0, "stats.tost_margin", self.tost_margin, "> 0")
-        _check(self.target_diff > 0, "stats.target_diff", self.target_diff, "> 0")
-        _check(0 < self.power < 1, "stats.power", self.power, "in (0, 1)")
-        _check(0 < self.confidence < 1, "stats.confidence", self.confidence, "in (0, 1)")
+        check(self.tost_margin > 0, "stats.tost_margin", self.tost_margin, "> 0")
+        check(self.target_diff > 0, "stats.target_diff", self.target_diff, "> 0")
+        check(0 < self.power < 1, "stats.power", self.power, "in (0, 1)")
+        check(0 < self.confidence < 1, "stats.confidence", self.confidence, "in (0, 1)")
         for i, pair in enumerate(self.comparisons):
-            _check(isinstance(pair, list) and len(pair) == 2, f"stats.comparisons[{i}]", pair,
+            check(isinstance(pair, list) and len(pair) == 2, f"stats.comparisons[{i}]", pair,
                    "a pair [arm, baseline]")
-        _check(self.resamples >= 1, "stats.resamples", self.resamples, ">= 1")
-        _check(self.permutations >= 1, "stats.permutations", self.permutations, ">= 1")
+        check(self.resamples >= 1, "stats.resamples", self.resamples, ">= 1")
+        check(self.permutations >= 1, "stats.permutations", self.permutations, ">= 1")
 
     def parsed_endpoints(self) -> list[tuple[str, int]]:
         return [(e.partition(":")[0], int(e.partition(":")[2])) for e in self.endpoints]
@@ -226,12 +226,12 @@ def study_from_dict(data: dict[str, Any], source: str = "study config") -> Study
         raise ConfigError(f"{source}: arms must be a non-empty mapping of name -> arm")
     arms = {}
     for name, spec in arms_raw.items():
-        _check(isinstance(name, str) and name.isidentifier(), "arms", name,
+        check(isinstance(name, str) and name.isidentifier(), "arms", name,
                "names made of letters, digits and '_'")
         arms[name] = _section(ArmSpec, f"arms.{name}", spec, source, name=name)
     parts = {name: _section(cls, name, data.get(name), source) for name, cls in _SECTIONS.items()}
     train = data.get("train") or {}
-    _check(isinstance(train, dict), "train", train, "a mapping of TrainConfig sections")
+    check(isinstance(train, dict), "train", train, "a mapping of TrainConfig sections")
     cfg = StudyConfig(arms=arms, preset=str(data.get("preset", "demo")), train=train,
                       out=str(data.get("out", "runs/study")),
                       results=str(data.get("results", "results/study")), source=source, **parts)
@@ -242,19 +242,19 @@ def study_from_dict(data: dict[str, Any], source: str = "study config") -> Study
 def _cross_check(cfg: StudyConfig) -> None:
     names = set(cfg.arms)
     st = cfg.stats
-    _check(st.baseline in names, "stats.baseline", st.baseline, f"an arm ({', '.join(names)})")
-    _check(st.primary_arm in names and st.primary_arm != st.baseline, "stats.primary_arm",
+    check(st.baseline in names, "stats.baseline", st.baseline, f"an arm ({', '.join(names)})")
+    check(st.primary_arm in names and st.primary_arm != st.baseline, "stats.primary_arm",
            st.primary_arm, "an arm other than stats.baseline")
     for arm in cfg.pilot.arms:
-        _check(arm in names, "pilot.arms", arm, f"an arm ({', '.join(names)})")
+        check(arm in names, "pilot.arms", arm, f"an arm ({', '.join(names)})")
     for arm in st.alpha_sweep:
-        _check(arm in names and cfg.arms[arm].estimator in ("lens", "lens_mixed_only"),
+        check(arm in names and cfg.arms[arm].estimator in ("lens", "lens_mixed_only"),
                "stats.alpha_sweep", arm, "an arm whose estimator is lens or lens_mixed_only")
     for i, (a, b) in enumerate(st.comparisons):
-        _check(a in names and b in names and cfg.arms[a].estimator != cfg.arms[b].estimator,
+        check(a in names and b in names and cfg.arms[a].estimator != cfg.arms[b].estimator,
                f"stats.comparisons[{i}]", [a, b], "two arms with different estimators")
     for i, (_, k) in enumerate(st.parsed_endpoints()):
-        _check(k <= cfg.eval.samples, f"stats.endpoints[{i}]", st.endpoints[i],
+        check(k <= cfg.eval.samples, f"stats.endpoints[{i}]", st.endpoints[i],
                f"k <= eval.samples ({cfg.eval.samples})")
     for name in cfg.arms:  # every arm's TrainConfig must build
         arm_train_config(cfg, name, 0)
