@@ -42,7 +42,13 @@ import torch
 from torch import Tensor
 from verl.trainer.ppo import core_algos, ray_trainer
 
-from lensrl.core import compute_advantages, group_diagnostics, sequence_mean_logprob
+from lensrl.core import (
+    LENS_ALPHA,
+    LENS_D_FLOOR,
+    compute_advantages,
+    group_diagnostics,
+    sequence_mean_logprob,
+)
 
 # verl name -> lensrl.core estimator.
 VERL_ESTIMATORS: dict[str, str] = {
@@ -55,8 +61,8 @@ VERL_ESTIMATORS: dict[str, str] = {
 }
 # Hyperparameters read from ``algorithm`` (Hydra: ``+algorithm.lens_alpha=0.25``), with defaults.
 HPARAMS: dict[str, float] = {
-    "lens_alpha": 0.25,
-    "lens_d_floor": 2.0,
+    "lens_alpha": LENS_ALPHA,
+    "lens_d_floor": LENS_D_FLOOR,
     "lens_std_ddof": 1,
     "lens_eps": 1e-6,
 }
