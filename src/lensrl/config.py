@@ -27,6 +27,9 @@ def check(ok: bool, name: str, value: Any, allowed: str) -> None:
 
 _check = check  # the former name
 
+# model.dtype / sft.dtype: the compute dtype (lensrl.policy.select_dtype resolves it)
+DTYPES = ("auto", "float32", "bfloat16")
+
 
 @dataclass
 class ModelConfig:
@@ -54,7 +57,7 @@ class ModelConfig:
     logprob_micro_batch: int = 256
 
     def __post_init__(self) -> None:
-        check(self.dtype in ("auto", "float32", "bfloat16"), "model.dtype", self.dtype,
+        check(self.dtype in DTYPES, "model.dtype", self.dtype,
                "auto, float32 or bfloat16")
         check(self.device in ("auto", "cpu", "cuda"), "model.device", self.device,
                "auto, cpu or cuda")

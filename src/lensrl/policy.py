@@ -16,6 +16,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from lensrl.config import DTYPES
+
 log = logging.getLogger(__name__)
 
 SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>", "<unk>")
@@ -149,7 +151,7 @@ def select_dtype(requested: str, device: torch.device) -> tuple[torch.dtype, str
     is emulated and ~25x slower (ENVIRONMENT.md), so an explicit ``bfloat16`` there gets a
     warning with a measured matmul ratio.
     """
-    if requested not in ("auto", "float32", "bfloat16"):
+    if requested not in DTYPES:
         raise ValueError(f"model.dtype must be auto, float32 or bfloat16; got {requested!r}")
     if device.type == "cuda":
         fast = torch.cuda.is_bf16_supported()

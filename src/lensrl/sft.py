@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from lensrl.config import ConfigError, check
+from lensrl.config import DTYPES, ConfigError, check
 from lensrl.policy import as_master, autocast, build_tiny, parameter_count, select_dtype
 
 log = logging.getLogger("lensrl.sft")
@@ -51,7 +51,7 @@ class SFTConfig:
         check(self.lr > 0, "sft.lr", self.lr, "> 0")
         check(bool(self.levels) and all(1 <= lv <= 5 for lv in self.levels), "sft.levels",
                self.levels, "a non-empty list of levels 1-5")
-        check(self.dtype in ("auto", "float32", "bfloat16"), "sft.dtype", self.dtype,
+        check(self.dtype in DTYPES, "sft.dtype", self.dtype,
                "auto, float32 or bfloat16")
 
 
@@ -129,7 +129,7 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=SFTConfig.batch_size)
     p.add_argument("--lr", type=float, default=SFTConfig.lr)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--dtype", default="auto", choices=("auto", "float32", "bfloat16"),
+    p.add_argument("--dtype", default="auto", choices=DTYPES,
                    help="compute dtype; weights stay float32 (default: auto)")
 
 

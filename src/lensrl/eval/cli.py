@@ -16,6 +16,7 @@ from lensrl.eval.evaluate import (
     EvalExistsError,
     check_eval_target,
     eval_path,
+    eval_settings,
     evaluate,
     sampling_settings,
     summary_metrics,
@@ -135,8 +136,8 @@ def run(args: argparse.Namespace) -> int:
             samples=args.samples, temperature=args.temperature, top_p=args.top_p,
             max_new_tokens=max_new, seed=seed, batch_prompts=args.batch_prompts)
         try:
-            check_eval_target(eval_path(args.run_dir, step, args.name), {
-                "sampling": sampling, "problems": sorted(str(p.id) for p in problems)})
+            check_eval_target(eval_path(args.run_dir, step, args.name),
+                              eval_settings(sampling, [p.id for p in problems]))
         except EvalExistsError as err:
             print(f"lensrl eval: {err}", file=sys.stderr)
             return 2

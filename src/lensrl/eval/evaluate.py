@@ -219,11 +219,14 @@ def eval_path(run_dir: str | os.PathLike[str], step: int, name: str | None = Non
                                       else f"{int(step)}.{name}.json")
 
 
-def eval_settings(result: dict[str, Any]) -> dict[str, Any]:
+def eval_settings(sampling: dict[str, Any] | None, problem_ids: Sequence[Any]) -> dict[str, Any]:
     """What makes two evaluations of one checkpoint the same: the sampling and the problems
     (their ids say which data they came from; the bootstrap only summarises them)."""
-    return {"sampling": result.get("sampling"),
-            "problems": sorted(str(p["id"]) for p in result.get("problems", []))}
+    return {"sampling": sampling, "problems": sorted(str(i) for i in problem_ids)}
+
+
+def _settings_of(result: dict[str, Any]) -> dict[str, Any]:
+    return eval_settings(result.get("sampling"), [p["id"] for p in result.get("problems", [])])
 
 
 def write_eval(run_dir: str | os.PathLike[str], step: int, result: dict[str, Any], *,
@@ -244,7 +247,7 @@ def write_eval(run_dir: str | os.PathLike[str], step: int, result: dict[str, Any
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         if not overwrite:
-            check_eval_target(path, eval_settings(payload))
+            check_eval_target(path, _settings_of(payload))
         atomic_write_text(path, json.dumps(payload, indent=1) + "\n")
     finally:
         os.close(fd)
@@ -256,7 +259,7 @@ def check_eval_target(path: Path, settings: dict[str, Any]) -> None:
     (:func:`eval_settings`); ``lensrl eval`` asks before its work, ``write_eval`` again after."""
     if not path.is_file():
         return
-    old = eval_settings(json.loads(path.read_text()))
+    old = _settings_of(json.loads(path.read_text()))
     if old != settings:
         differ = ", ".join(k for k in settings if old.get(k) != settings[k])
         raise EvalExistsError(
