@@ -44,8 +44,9 @@ bench: $(STAMP)
 
 # Resumable: run it again after an interruption (docs/study.md); `--dry-run` shows the plan.
 .PHONY: study
+STUDY_JOBS ?= 2
 study: $(STAMP)
-	$(BIN)/lensrl study --config configs/study.yaml
+	$(BIN)/lensrl study --config configs/study.yaml --jobs $(STUDY_JOBS)
 
 # verl pins transformers<5.11, so its tests run in a second environment built from its own
 # constraints. lensrl goes in --no-deps: its math-verify extra pulls antlr 4.13, omegaconf needs 4.9.

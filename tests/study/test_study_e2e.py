@@ -36,7 +36,7 @@ def micro(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     after that checkpoint leaves it), then a second call that finishes the study."""
     root = tmp_path_factory.mktemp("micro")
     cfg = load_study(write_config(root, micro_dict(root)))
-    first = run_study(cfg, max_runs=2)
+    first = run_study(cfg, max_runs=2, jobs=2)  # two spawned workers, then one process
     plan = plan_runs(cfg)
     done = {r.run_dir: (r.run_dir / "eval" / "2.json").stat().st_mtime_ns for r in plan[:2]}
     killed = plan[2]

@@ -51,6 +51,9 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
                         "and primary arms and a 64-problem eval (<out>/probe.json), then the plan")
     p.add_argument("--max-runs", type=int, default=None,
                    help="stop after this many runs (the study continues on the next call)")
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="train N runs at a time, each with cores/N torch threads (make study "
+                        "uses 2 on 2 cores: two 1-thread runs do more work than one 2-thread run)")
     p.add_argument("--summary-only", action="store_true",
                    help="only rebuild summary.json and the report from the finished runs")
     p.add_argument("--no-report", action="store_true", help="skip the HTML/Markdown report")
@@ -76,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
             print(format_plan(cfg))
             return 0
         if not args.summary_only:
-            counts = run_study(cfg, max_runs=args.max_runs)
+            counts = run_study(cfg, max_runs=args.max_runs, jobs=args.jobs)
             print(f"study: {counts['executed']} runs this call, {counts['remaining']} of "
                   f"{counts['planned']} left")
         if not any(run_state(r.run_dir, cfg.rl_steps) == "done" for r in plan_runs(cfg)):
