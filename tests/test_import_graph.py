@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import lensrl
 
 SRC = Path(lensrl.__file__).parent
@@ -52,12 +54,98 @@ def test_no_module_imports_another_modules_private_names():
 def test_eval_report_and_run_readers_need_no_torch_and_no_training():
     """Imported in a fresh interpreter: what a notebook comparing finished runs pays for."""
     code = (
-        "import sys, lensrl.eval, lensrl.eval.compare, lensrl.report, lensrl.runlog\n"
+        "import sys, lensrl.eval, lensrl.eval.compare, lensrl.report, lensrl.runs\n"
         "print(' '.join(sorted(m for m in sys.modules if m == 'torch' or m.startswith('lensrl'))))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     loaded = set(out.stdout.split())
     assert "torch" not in loaded
-    training = {"lensrl.trainer", "lensrl.setup", "lensrl.sft", "lensrl.policy", "lensrl.rollout",
-                "lensrl.batching", "lensrl.decode", "lensrl.config", "lensrl.checkpoint"}
-    assert not loaded & training, loaded & training
+    training = {m for m in loaded if m == "lensrl.train" or m.startswith("lensrl.train.")}
+    training |= loaded & {"lensrl.policy", "lensrl.rollout", "lensrl.decode", "lensrl.study"}
+    assert not training, training
+
+
+# 0.1's module paths (issue 16 moved them); each must warn and give the new module's objects.
+MOVED = {
+    "lensrl.trainer": ("lensrl.train.trainer", "train"),
+    "lensrl.config": ("lensrl.train.config", "TrainConfig"),
+    "lensrl.setup": ("lensrl.train.state", "build_state"),
+    "lensrl.checkpoint": ("lensrl.train.state", "save_checkpoint"),
+    "lensrl.sft": ("lensrl.train.sft", "sft"),
+    "lensrl.batching": ("lensrl.train.batching", "plan_micro_batches"),
+    "lensrl.train_cli": ("lensrl.train.cli", "config_from_args"),
+    "lensrl.presets": ("lensrl.train.presets", "load_preset"),
+    "lensrl.runlog": ("lensrl.runs", "RunLock"),
+    "lensrl.eval.runs": ("lensrl.runs", "read_metrics"),
+    "lensrl.bench_trl": ("lensrl.bench.trl", "measure_trl_lens_overhead"),
+}
+
+
+def test_old_module_paths_warn_and_resolve_to_the_new_objects():
+    """In one fresh interpreter (each path is imported there for the first time)."""
+    code = (
+        "import importlib, json, sys, warnings\n"
+        "out = {}\n"
+        "for old, (new, name) in json.loads(sys.argv[1]).items():\n"
+        "    with warnings.catch_warnings(record=True) as w:\n"
+        "        warnings.simplefilter('always')\n"
+        "        mod = importlib.import_module(old)\n"
+        "        same = getattr(mod, name) is getattr(importlib.import_module(new), name)\n"
+        "    warned = any(issubclass(x.category, DeprecationWarning) and new in str(x.message)\n"
+        "                 for x in w)\n"
+        "    out[old] = [same, warned]\n"
+        "print(json.dumps(out))"
+    )
+    import json
+
+    proc = subprocess.run([sys.executable, "-c", code, json.dumps(MOVED)], capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == {old: [True, True] for old in MOVED}
+
+
+def test_old_trainer_path_still_gives_the_cli_names():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import lensrl.trainer as old
+    from lensrl.train import cli
+
+    assert old.configure_parser is cli.configure_parser and old.run is cli.run
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        old.nope  # noqa: B018
+
+
+def _module_level_edges() -> dict[str, set[str]]:
+    """lensrl module -> the lensrl modules it imports at import time (not inside functions)."""
+    names = {module_name(p) for p in SRC.rglob("*.py")}
+    edges: dict[str, set[str]] = {}
+    for path in SRC.rglob("*.py"):
+        me = module_name(path)
+        tree = ast.parse(path.read_text())
+        nodes = [n for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom)]
+        in_function = {id(n) for f in ast.walk(tree)
+                       if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef)
+                       for n in ast.walk(f)}
+        found = set()
+        for line, mod, imported in imports(path):
+            if not any(n.lineno == line and id(n) not in in_function for n in nodes):
+                continue
+            for target in [mod, *(f"{mod}.{n}" for n in imported)]:
+                if target in names and target != me and not me.startswith(target + "."):
+                    found.add(target)  # a package's __init__ runs before its submodules: no edge
+        edges[me] = found
+    return edges
+
+
+def test_no_import_cycles_between_modules():
+    edges = _module_level_edges()
+    cycles = []
+    for a, targets in edges.items():
+        for b in targets:
+            if a in edges.get(b, set()) and a < b:
+                cycles.append(f"{a} <-> {b}")
+    assert not cycles, cycles
+    # issue 16: the verl bridge and its trainer share state through verl_state, one way only
+    assert "lensrl.integrations.verl" not in edges["lensrl.integrations.verl_trainer"]

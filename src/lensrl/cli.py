@@ -14,8 +14,8 @@ import sys
 
 # command name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "train": ("lensrl.train_cli", "RL-train a policy with GRPO, LENS or an ablation"),
-    "sft": ("lensrl.sft", "supervised warm-up on the built-in task"),
+    "train": ("lensrl.train.cli", "RL-train a policy with GRPO, LENS or an ablation"),
+    "sft": ("lensrl.train.sft", "supervised warm-up on the built-in task"),
     "eval": ("lensrl.eval.cli", "pass@k by level with bootstrap CIs for a run's checkpoint"),
     "compare": ("lensrl.eval.compare", "paired comparison of runs across problems and seeds"),
     "plan": ("lensrl.eval.plan", "seeds needed to detect a difference, from pilot runs"),

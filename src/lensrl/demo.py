@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lensrl.config import TrainConfig, apply_overrides
-from lensrl.presets import load_preset
-from lensrl.sft import SFTConfig, sft
-from lensrl.trainer import train
+from lensrl.train.config import TrainConfig, apply_overrides
+from lensrl.train.presets import load_preset
+from lensrl.train.sft import SFTConfig, sft
+from lensrl.train.trainer import train
 
 log = logging.getLogger("lensrl.demo")
 

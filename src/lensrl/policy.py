@@ -6,7 +6,6 @@ Shapes: ``N`` sequences, ``L`` prompt+completion tokens, ``T`` completion tokens
 from __future__ import annotations
 
 import importlib.util
-import json
 import logging
 import os
 import time
@@ -16,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from lensrl.config import DTYPES
+from lensrl.train.config import DTYPES
 
 log = logging.getLogger(__name__)
 
@@ -259,25 +258,14 @@ def parameter_count(model: Any) -> int:
     return int(sum(p.numel() for p in model.parameters()))
 
 
-def checkpoint_dirs(run_dir: str | os.PathLike[str]) -> dict[int, Path]:
-    """Complete checkpoints of a run by step (``checkpoints/step_<N>``; temp dirs ignored)."""
-    root = Path(run_dir) / "checkpoints"
-    found: dict[int, Path] = {}
-    if root.is_dir():
-        for d in root.iterdir():
-            if d.is_dir() and d.name.startswith("step_") and d.name[5:].isdigit():
-                found[int(d.name[5:])] = d
-    return found
-
-
 def load_checkpoint(
     run_dir: str | os.PathLike[str], step: int | None = None
 ) -> tuple[Any, Any, int, dict[str, Any]]:
     """Model, tokenizer, step and config dict of a run's checkpoint (latest when ``step`` is None)."""
+    from lensrl.runs import checkpoint_dirs, read_config
+
     run_dir = Path(run_dir)
-    config_path = run_dir / "config.json"
-    if not config_path.is_file():
-        raise FileNotFoundError(f"{run_dir}: not a run folder (no config.json)")
+    cfg = read_config(run_dir)
     found = checkpoint_dirs(run_dir)
     if not found:
         raise FileNotFoundError(f"{run_dir}: no checkpoints in {run_dir / 'checkpoints'}")
@@ -289,4 +277,4 @@ def load_checkpoint(
         )
     model, tokenizer = load_pretrained(found[step] / "model")
     model.eval()
-    return model, tokenizer, step, json.loads(config_path.read_text())
+    return model, tokenizer, step, cfg

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from lensrl.cli import main
+from lensrl.data import sampler
 from lensrl.eval import eval_steps, evaluate, read_eval, summary_metrics, write_eval
 from lensrl.eval.evaluate import stream_seed
 
@@ -166,14 +167,14 @@ def test_cli_eval_on_a_fake_checkpoint(
         "lensrl.policy": {"load_checkpoint": lambda d, step=None: ("model", "tok", 40, cfg),
                           "select_dtype": lambda requested, device: (None, "fake"),
                           "autocast": lambda device, dtype: contextlib.nullcontext()},
-        "lensrl.data": {
-            "builtin_problems": builtin_problems,
-            "load_problems": lambda path: PROBLEMS,
+        "lensrl.data": {  # the real held-out rule, over stand-in built-in problems
+            "heldout_problems": sampler.heldout_problems,
             "format_prompt": lambda p, tok=None, *, template=None: p.problem,
         },
         "lensrl.rollout": {"sample_completions": (gen := FakeGenerator())},
         "lensrl.verify": {"verify_batch": fake_verify},
     }
+    monkeypatch.setattr(sampler, "builtin_problems", builtin_problems)
     for name, attrs in fakes.items():
         monkeypatch.setitem(sys.modules, name, types.SimpleNamespace(**attrs))
     assert main(["eval", "--run-dir", str(run_dir), "--samples", "2", "--resamples", "50"]) == 0

@@ -25,9 +25,9 @@ SETTINGS = {"model": {"dtype": "float32"}, "algo": {"estimator": "lens"},
 
 def trajectory() -> list[dict[str, Any]]:
     """Each step's metrics, without wall-clock times."""
-    from lensrl.config import TrainConfig
-    from lensrl.presets import load_preset
-    from lensrl.trainer import train
+    from lensrl.train.config import TrainConfig
+    from lensrl.train.presets import load_preset
+    from lensrl.train.trainer import train
 
     data = load_preset("smoke")
     for section, values in SETTINGS.items():

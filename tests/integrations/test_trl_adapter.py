@@ -297,10 +297,10 @@ def test_trl_version_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(trl, "__version__", "9.0.0")
     monkeypatch.delenv("LENSRL_ALLOW_ANY_TRL", raising=False)
     with pytest.raises(ImportError, match="supports trl>="):
-        lens_trl._check_trl()
+        lens_trl.check_trl()
     monkeypatch.setenv("LENSRL_ALLOW_ANY_TRL", "1")
     with pytest.warns(UserWarning, match="supports trl>="):
-        lens_trl._check_trl()
+        lens_trl.check_trl()
 
 
 def test_accuracy_reward() -> None:

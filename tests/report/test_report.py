@@ -87,7 +87,7 @@ def test_report_without_evaluations(make_fake_run: Callable[..., Path], tmp_path
 
 
 LIGHT = (
-    "lensrl.trainer",
+    "lensrl.train.trainer",
     "lensrl.policy",
     "lensrl.rollout",
     "torch",

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from lensrl.config import ConfigError
-from lensrl.setup import ProblemSampler, load_tasks
+from lensrl.data import ProblemSampler
 from lensrl.study import arm_train_config, load_study, plan_runs, study_from_dict
 from lensrl.study.runner import ensure_warmup, format_plan
+from lensrl.train.config import ConfigError
+from lensrl.train.state import load_tasks
 
 from .conftest import micro_dict, write_config
 

@@ -19,7 +19,7 @@ from lensrl.eval.passk import pass_at_k_per_problem
 from lensrl.study import arm_train_config, build_summary, load_study, plan_runs, run_study
 from lensrl.study.runner import run_state
 from lensrl.study.summary import write_report, write_summary
-from lensrl.trainer import train
+from lensrl.train.trainer import train
 
 from .conftest import micro_dict, write_config
 
@@ -41,7 +41,7 @@ def micro(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     done = {r.run_dir: (r.run_dir / "eval" / "2.json").stat().st_mtime_ns for r in plan[:2]}
     killed = plan[2]
     cut = arm_train_config(cfg, killed.arm, killed.seed)
-    cut.run.steps = 1  # a resume may change run.steps (trainer.RESUMABLE_CHANGES)
+    cut.run.steps = 1  # a resume may change run.steps (lensrl.train.state.RESUMABLE_CHANGES)
     train(cut)
     step1 = _lines(killed.run_dir / "metrics.jsonl")
     state_killed = run_state(killed.run_dir, cfg.rl_steps)

@@ -48,7 +48,7 @@ def stubbed(micro_config, monkeypatch):
         write_eval(run_dir, step, build_result(records, sampling={"samples": 4}, resamples=10))
         return 0.25
 
-    monkeypatch.setattr("lensrl.trainer.train", fake_train)
+    monkeypatch.setattr("lensrl.train.trainer.train", fake_train)
     monkeypatch.setattr(runner, "evaluate_run", fake_eval)
     monkeypatch.setattr(runner, "ensure_warmup", lambda cfg: {})
     return micro_config, calls
@@ -138,7 +138,7 @@ def test_summary_of_no_effect_is_not_significant_and_states_the_mde(micro_config
 
 
 def test_a_second_study_on_the_same_folder_stops(micro_config):
-    from lensrl.config import ConfigError
+    from lensrl.train.config import ConfigError
 
     with (runner.study_lock(micro_config),
           pytest.raises(ConfigError, match="another lensrl study is running")):

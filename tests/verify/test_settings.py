@@ -6,7 +6,7 @@ import functools
 
 import pytest
 
-from lensrl.config import ConfigError, TrainConfig, VerifyConfig, apply_overrides
+from lensrl.train.config import ConfigError, TrainConfig, VerifyConfig, apply_overrides
 
 
 def test_defaults() -> None:

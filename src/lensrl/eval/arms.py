@@ -25,7 +25,7 @@ from lensrl.eval.passk import (
     usable_ks,
 )
 from lensrl.eval.pooling import group_label, pooling_problems
-from lensrl.eval.runs import RunInfo, run_info
+from lensrl.runs import RunInfo, run_info
 
 
 def rng_for(seed: int, *tags: object) -> np.random.Generator:

@@ -26,24 +26,20 @@ from lensrl.eval.passk import DEFAULT_KS, bucket_label
 
 
 def load_eval_problems(cfg: dict[str, Any], data: str | None, limit: int | None) -> list[Any]:
-    """The problems to evaluate: ``--data`` (a file or ``builtin``), else the run's held-out set."""
-    from lensrl.data import builtin_problems, load_problems
+    """The problems to evaluate: ``--data`` (a file or ``builtin``), else the run's held-out
+    split, built as training built it (lensrl.data.heldout_problems)."""
+    from lensrl.data import heldout_problems
 
     task = cfg.get("task", {})
-    source = data if data is not None else task.get("dataset", "builtin")
-    if source == "builtin":
-        count = int(task.get("eval_problems") or 500) if limit is None else limit
-        levels = tuple(task.get("levels") or (1, 2, 3, 4, 5))
-        problems = list(
-            builtin_problems("test", count, seed=int(task.get("seed", 0)), levels=levels)
-        )
-    elif data is None:
+    if limit is None and data is None and not task.get("eval_problems"):
+        limit = 500  # the run evaluated nothing while training: a default-sized held-out set
+    problems = heldout_problems(task, limit=limit, data=data)
+    if not problems:
         raise ValueError(
-            f"the run trained on {source!r}; say which held-out file to evaluate with --data PATH"
+            f"the run trained on {task.get('dataset')!r} and names no task.eval_dataset; say "
+            "which held-out file to evaluate with --data PATH"
         )
-    else:
-        problems = list(load_problems(source))
-    return problems if limit is None else problems[:limit]
+    return problems
 
 
 def format_summary(result: dict[str, Any]) -> str:
@@ -100,15 +96,14 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _verifier(cfg: dict[str, Any]) -> Any:
+def _verifier(cfg: Any) -> Any:
     """``verify_batch`` with the run's ``verify.strict_eval`` and ``verify.timeout``."""
     import functools
 
-    from lensrl.config import VerifyConfig
     from lensrl.verify import verify_batch
 
-    settings = VerifyConfig(**cfg.get("verify", {}))  # runs saved before [verify]: defaults
-    return functools.partial(verify_batch, strict=settings.strict_eval, timeout=settings.timeout)
+    return functools.partial(verify_batch, strict=cfg.verify.strict_eval,
+                             timeout=cfg.verify.timeout)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -116,21 +111,22 @@ def run(args: argparse.Namespace) -> int:
 
     from lensrl.data import format_prompt
     from lensrl.policy import autocast, load_checkpoint, select_dtype
+    from lensrl.train.config import ConfigError, TrainConfig
 
-    model, tokenizer, step, cfg = load_checkpoint(args.run_dir, args.checkpoint)
+    model, tokenizer, step, raw = load_checkpoint(args.run_dir, args.checkpoint)
     try:
+        # typed, so that a setting the saved config lacks (an older run) reads as its default
+        cfg = TrainConfig.from_dict(raw, source=f"{args.run_dir}/config.json")
         eval_path(args.run_dir, step, args.name)  # a bad --name fails before the work
-        problems = load_eval_problems(cfg, args.data, args.limit)
-    except ValueError as err:
+        problems = load_eval_problems(raw, args.data, args.limit)
+    except (ValueError, ConfigError) as err:
         print(f"lensrl eval: {err}", file=sys.stderr)
         return 2
-    template = cfg.get("task", {}).get("template")
-    prompts = [format_prompt(p, tokenizer, template=template) for p in problems]
-    max_new = args.max_new_tokens or int(cfg.get("rollout", {}).get("max_new_tokens", 512))
-    run_cfg = cfg.get("run", {})
+    prompts = [format_prompt(p, tokenizer, template=cfg.task.template) for p in problems]
+    max_new = args.max_new_tokens or cfg.rollout.max_new_tokens
     # Streams come from (seed, step, chunk): by default each run's own seed, so two seeds'
     # evaluations never share sampling noise.
-    seed = args.seed if args.seed is not None else int(run_cfg.get("seed") or 0)
+    seed = args.seed if args.seed is not None else cfg.run.seed
     if not args.overwrite:  # refuse before the work, not after it
         sampling = sampling_settings(
             samples=args.samples, temperature=args.temperature, top_p=args.top_p,
@@ -142,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"lensrl eval: {err}", file=sys.stderr)
             return 2
     # the run's compute dtype (bf16 under autocast where it is fast) over its fp32 weights
-    dtype, _ = select_dtype(cfg.get("model", {}).get("dtype", "auto"), torch.device("cpu"))
+    dtype, _ = select_dtype(cfg.model.dtype, torch.device("cpu"))
     with autocast("cpu", dtype):
         result = evaluate(
             model,
@@ -161,10 +157,10 @@ def run(args: argparse.Namespace) -> int:
             verify=_verifier(cfg),
         )
     result["run"] = {
-        "name": run_cfg.get("name"),
-        "seed": run_cfg.get("seed"),
-        "estimator": cfg.get("algo", {}).get("estimator"),
-        "data": args.data if args.data is not None else cfg.get("task", {}).get("dataset"),
+        "name": cfg.run.name,
+        "seed": cfg.run.seed,
+        "estimator": cfg.algo.estimator,
+        "data": args.data if args.data is not None else cfg.task.dataset,
     }
     print(format_summary(result))
     try:

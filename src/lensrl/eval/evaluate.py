@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from lensrl.eval.passk import ALL, DEFAULT_KS, summarize
-from lensrl.runlog import atomic_write_text
+from lensrl.runs import atomic_write_text
 
 SCHEMA = 1
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from lensrl.eval.runs import RunInfo
+from lensrl.runs import RunInfo
 
 # Keys that name a run rather than describe how it was trained.
 IDENTITY_KEYS = ("run.seed", "run.name", "run.run_dir")

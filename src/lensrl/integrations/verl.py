@@ -30,7 +30,6 @@ gives it ``score / (1 + eps)``.
 
 from __future__ import annotations
 
-import contextvars
 import functools
 import importlib.util
 import sys
@@ -42,35 +41,14 @@ import torch
 from torch import Tensor
 from verl.trainer.ppo import core_algos, ray_trainer
 
-from lensrl.core import (
-    LENS_ALPHA,
-    LENS_D_FLOOR,
-    compute_advantages,
-    group_diagnostics,
-    sequence_mean_logprob,
-)
+from lensrl.core import compute_advantages, group_diagnostics, sequence_mean_logprob
 
-# verl name -> lensrl.core estimator.
-VERL_ESTIMATORS: dict[str, str] = {
-    "lens": "lens",
-    "lens_mixed_only": "lens_mixed_only",
-    "lens_negative_only": "lens_negative_only",
-    "lensrl_grpo": "grpo",
-    "lensrl_dr_grpo": "dr_grpo",
-    "lensrl_nsr": "nsr",
-}
-# Hyperparameters read from ``algorithm`` (Hydra: ``+algorithm.lens_alpha=0.25``), with defaults.
-HPARAMS: dict[str, float] = {
-    "lens_alpha": LENS_ALPHA,
-    "lens_d_floor": LENS_D_FLOOR,
-    "lens_std_ddof": 1,
-    "lens_eps": 1e-6,
-}
+# The names shared with the lens_sync trainer live in verl_state, which both import, so that
+# this module and verl_trainer do not import each other.
+from lensrl.integrations.verl_state import HPARAMS, JUDGED, LAST_METRICS, VERL_ESTIMATORS
 
-# Set by the lens_sync trainer around verl's _compute_advantage; read by the wrapper.
-JUDGED: contextvars.ContextVar[np.ndarray | None] = contextvars.ContextVar("judged", default=None)
-LAST_METRICS: dict[str, float] = {}
-
+__all__ = ["HPARAMS", "JUDGED", "LAST_METRICS", "VERL_ESTIMATORS", "install",
+           "lens_outcome_advantage"]
 
 def _hparam(config: Any, key: str) -> Any:
     value = config.get(key, None) if config is not None and hasattr(config, "get") else None

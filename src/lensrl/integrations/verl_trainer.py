@@ -24,7 +24,7 @@ import transfer_queue as tq
 from verl.trainer.ppo.v1.trainer_base import register_trainer
 from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
 
-from lensrl.integrations import verl as bridge
+from lensrl.integrations.verl_state import JUDGED, LAST_METRICS, VERL_ESTIMATORS
 
 
 def read_judged(batch: Any) -> np.ndarray | None:
@@ -47,13 +47,13 @@ class LensPPOTrainerSync(PPOTrainerSync):  # type: ignore[misc]
     """``PPOTrainerSync`` that feeds verdict flags to the LENS estimators and logs their metrics."""
 
     def _compute_advantage(self, batch: Any, metrics: dict[str, Any]) -> Any:
-        if self.config.algorithm.adv_estimator not in bridge.VERL_ESTIMATORS:
+        if self.config.algorithm.adv_estimator not in VERL_ESTIMATORS:
             return super()._compute_advantage(batch, metrics)
-        token = bridge.JUDGED.set(read_judged(batch))
-        bridge.LAST_METRICS.clear()
+        token = JUDGED.set(read_judged(batch))
+        LAST_METRICS.clear()
         try:
             batch = super()._compute_advantage(batch, metrics)
         finally:
-            bridge.JUDGED.reset(token)
-        metrics.update(bridge.LAST_METRICS)
+            JUDGED.reset(token)
+        metrics.update(LAST_METRICS)
         return batch

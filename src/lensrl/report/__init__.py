@@ -27,7 +27,6 @@ from lensrl.eval.compare import (
 )
 from lensrl.eval.evaluate import eval_steps, read_eval
 from lensrl.eval.passk import ALL, HARD, bucket_label
-from lensrl.eval.runs import RunInfo, read_metrics, run_info
 from lensrl.eval.tables import row_cells
 from lensrl.report.plots import (
     bucket_order,
@@ -36,6 +35,7 @@ from lensrl.report.plots import (
     plot_training_curves,
 )
 from lensrl.report.render import Block, Heading, Image, Para, Table, to_html, to_markdown
+from lensrl.runs import RunInfo, read_metrics, run_info
 
 __all__ = ["build_report", "configure_parser", "run"]
 

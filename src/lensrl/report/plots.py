@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lensrl.eval.passk import ALL, HARD, bucket_label
-from lensrl.eval.runs import RunInfo, series
+from lensrl.runs import RunInfo, series
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -18,10 +18,10 @@ import logging
 import sys
 from pathlib import Path
 
-from lensrl.config import ConfigError
 from lensrl.study.config import StudyConfig, arm_train_config, load_study, study_from_dict
 from lensrl.study.runner import format_plan, measure, plan_runs, run_state, run_study
 from lensrl.study.summary import build_summary, write_report, write_summary
+from lensrl.train.config import ConfigError
 
 __all__ = [
     "StudyConfig",

@@ -1,7 +1,7 @@
 """The study's typed configuration (``configs/study.yaml``), validated on load.
 
 Errors name the field as ``section.field`` (``warmup.steps``, ``arms.lens.alpha``,
-``stats.primary.endpoints``), like :mod:`lensrl.config`. Each arm's training config is the base
+``stats.primary.endpoints``), like :mod:`lensrl.train.config`. Each arm's training config is the base
 preset, then the shared ``train`` sections, then the arm's estimator, α and ``set`` overrides,
 then what the study owns (the warm-up checkpoint, the seed, the run folder): see
 :func:`arm_train_config`.
@@ -14,17 +14,17 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from lensrl.config import ConfigError, TrainConfig, apply_overrides, check
 from lensrl.core import ESTIMATORS
 from lensrl.eval.passk import ALL, HARD
-from lensrl.presets import load_config_file, load_preset
+from lensrl.train.config import ConfigError, TrainConfig, apply_overrides, check
+from lensrl.train.presets import load_config_file, load_preset
 
 BUCKETS = (ALL, "level_1", "level_2", "level_3", "level_4", "level_5", HARD)
 
 
 @dataclass
 class WarmupSpec:
-    """The supervised warm-up that every arm and seed starts from (lensrl.sft.SFTConfig).
+    """The supervised warm-up that every arm and seed starts from (lensrl.train.sft.SFTConfig).
 
     Fields: ``size`` tiny-model preset; ``steps`` supervised steps (no time limit, so the
     checkpoint is the same on every machine); ``batch_size``; ``lr``; ``seed``.

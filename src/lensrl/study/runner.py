@@ -4,7 +4,7 @@ A run folder ``<out>/<arm>/seed<s>`` is the unit of work:
 * **done** when ``eval/<steps>.json`` exists (written atomically, last): skipped;
 * **trained** when its last checkpoint is at ``run.steps``: only evaluated;
 * **partial** when it has an earlier checkpoint (or none): ``train(..., resume=True)`` continues
-  from the last checkpoint (lensrl.trainer), so a killed session loses at most
+  from the last checkpoint (lensrl.train.trainer), so a killed session loses at most
   ``run.checkpoint_every`` steps of one run.
 """
 
@@ -24,9 +24,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from lensrl.config import ConfigError
-from lensrl.runlog import atomic_write_text
+from lensrl.runs import atomic_write_text
 from lensrl.study.config import StudyConfig, arm_train_config
+from lensrl.train.config import ConfigError
 
 log = logging.getLogger("lensrl.study")
 
@@ -66,7 +66,7 @@ def plan_runs(cfg: StudyConfig) -> list[PlannedRun]:
 
 
 def _last_checkpoint(run_dir: Path) -> int | None:
-    from lensrl.policy import checkpoint_dirs
+    from lensrl.runs import checkpoint_dirs
 
     found = checkpoint_dirs(run_dir)
     return max(found) if found else None
@@ -83,7 +83,7 @@ def run_state(run_dir: Path, steps: int) -> str:
 
 def warmup_sft_config(cfg: StudyConfig) -> Any:
     """The SFTConfig of the shared warm-up, on the study's task (levels, template, task seed)."""
-    from lensrl.sft import SFTConfig
+    from lensrl.train.sft import SFTConfig
 
     task = cfg.base_train().get("task", {})
     w = cfg.warmup
@@ -95,7 +95,7 @@ def warmup_sft_config(cfg: StudyConfig) -> Any:
 def ensure_warmup(cfg: StudyConfig) -> dict[str, Any]:
     """Train the warm-up once (``<out>/warmup``, finished when ``sft.json`` exists); a finished
     warm-up made with other settings is an error, since every run must start from it."""
-    from lensrl.sft import sft
+    from lensrl.train.sft import sft
 
     want = asdict(warmup_sft_config(cfg))
     marker = cfg.warmup_dir / "sft.json"
@@ -139,7 +139,7 @@ def evaluate_run(cfg: StudyConfig, run_dir: Path, step: int, seed: int,
 
 def execute_run(cfg: StudyConfig, run: PlannedRun) -> dict[str, Any]:
     """Train (or resume) and evaluate one run unless it is done; returns its bookkeeping."""
-    from lensrl.trainer import train
+    from lensrl.train.trainer import train
 
     tcfg = arm_train_config(cfg, run.arm, run.seed)
     steps = tcfg.run.steps
@@ -156,7 +156,7 @@ def execute_run(cfg: StudyConfig, run: PlannedRun) -> dict[str, Any]:
 
 def train_seconds(run_dir: Path) -> float:
     """Σ ``time/step_s`` over the logged steps (a resumed run counts each step once)."""
-    from lensrl.eval.runs import read_metrics
+    from lensrl.runs import read_metrics
 
     return float(sum(r.get("time/step_s", 0.0) or 0.0 for r in read_metrics(run_dir)))
 
@@ -251,8 +251,8 @@ def measure(cfg: StudyConfig, steps: int) -> dict[str, Any]:
     """Probe this machine: ``steps`` RL steps of the baseline and primary arms (seed 0) from the
     warm-up, and an evaluation of 64 problems; writes ``<out>/probe.json``. Also the share of
     all-wrong groups at the start of RL, the number the warm-up is tuned for."""
-    from lensrl.eval.runs import read_metrics
-    from lensrl.trainer import train
+    from lensrl.runs import read_metrics
+    from lensrl.train.trainer import train
 
     t = time.perf_counter()
     warm = ensure_warmup(cfg)

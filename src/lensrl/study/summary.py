@@ -127,7 +127,7 @@ def seed_values(run_dir: Path, step: int, ks: Sequence[int]) -> dict[str, dict[i
 
 def metric_mean(run_dir: Path, key: str, first_only: bool = False) -> float | None:
     """Mean of a metrics.jsonl key over the run's steps (or its first step)."""
-    from lensrl.eval.runs import read_metrics
+    from lensrl.runs import read_metrics
 
     vals = [float(r[key]) for r in read_metrics(run_dir)
             if isinstance(r.get(key), int | float) and math.isfinite(r[key])]
@@ -375,7 +375,7 @@ def _clean(x: Any) -> Any:
 
 
 def write_summary(cfg: StudyConfig, summary: dict[str, Any]) -> Path:
-    from lensrl.runlog import atomic_write_text
+    from lensrl.runs import atomic_write_text
 
     out = Path(cfg.results)
     out.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from lensrl.runlog import RunLock, RunLockedError
+from lensrl.runs import RunLock, RunLockedError
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
 
@@ -62,7 +62,7 @@ def test_lock_names_the_owner_and_dies_with_it(tmp_path):
     RunLock(tmp_path).acquire().release()
     # a holder killed with SIGKILL leaves no stale lock
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from lensrl.runlog import RunLock; "
+        "import sys, time; from lensrl.runs import RunLock; "
         f"RunLock({str(tmp_path)!r}).acquire(); print('locked', flush=True); time.sleep(60)")],
         stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "locked"

@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("trl")
 
-from lensrl import bench_trl  # noqa: E402
+from lensrl.bench import trl as bench_trl  # noqa: E402
 from lensrl.policy import build_tiny  # noqa: E402
 
 

@@ -9,15 +9,17 @@ import pytest
 import torch
 
 from lensrl import bench
+from lensrl.bench import common
+from lensrl.bench import trainer as bench_trainer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_is_linear_fits_a_fixed_cost_plus_a_slope():
-    fit = bench.is_linear([8, 16, 32], [1.0 + 0.5 * 8, 1.0 + 0.5 * 16, 1.0 + 0.5 * 32])
+    fit = common.is_linear([8, 16, 32], [1.0 + 0.5 * 8, 1.0 + 0.5 * 16, 1.0 + 0.5 * 32])
     assert fit["linear"] and fit["intercept"] == pytest.approx(1.0)
     assert fit["slope"] == pytest.approx(0.5)
-    assert not bench.is_linear([8, 16, 32], [1.0, 4.0, 16.0])["linear"]  # quadratic
+    assert not common.is_linear([8, 16, 32], [1.0, 4.0, 16.0])["linear"]  # quadratic
 
 
 def test_headline_applies_each_goal_in_its_direction():
@@ -36,7 +38,7 @@ def test_advantage_ms_times_both_estimators():
 
 
 def test_peak_rss_sees_an_allocation():
-    with bench.PeakRSS() as mem:
+    with common.PeakRSS() as mem:
         x = torch.ones(16 * 2**20 // 4)  # 16 MiB, touched
         x += 1
     assert mem.mib > 8
@@ -60,7 +62,7 @@ def test_command_writes_json(tmp_path, monkeypatch):
 def test_train_config_uses_the_spec_template_and_skip_flag(tmp_path):
     from lensrl.data import BUILTIN_TEMPLATE, PLAIN_TEMPLATE
 
-    cfg = bench.train_config(str(tmp_path), estimator="grpo", prompts=2, group_size=4,
+    cfg = bench_trainer.train_config(str(tmp_path), estimator="grpo", prompts=2, group_size=4,
                              max_new_tokens=8, skip_zero_advantage=False)
     assert cfg.task.template == BUILTIN_TEMPLATE and cfg.algo.skip_zero_advantage is False
     assert bench.template_text("plain") == PLAIN_TEMPLATE

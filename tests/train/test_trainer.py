@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from lensrl.config import TrainConfig
-from lensrl.presets import load_preset
-from lensrl.trainer import TrainingError, train
+from lensrl.train.config import TrainConfig
+from lensrl.train.presets import load_preset
+from lensrl.train.trainer import TrainingError, train
 
 
 def smoke(tmp_path: Path, **sections) -> TrainConfig:
@@ -99,7 +99,7 @@ def test_sigkill_and_resume_matches_uninterrupted_run(tmp_path, dtype):
 
 
 def test_nonfinite_loss_skips_update_and_keeps_weights(tmp_path, monkeypatch):
-    import lensrl.trainer as trainer_mod
+    import lensrl.train.trainer as trainer_mod
 
     real = trainer_mod.policy_loss
 
@@ -112,9 +112,9 @@ def test_nonfinite_loss_skips_update_and_keeps_weights(tmp_path, monkeypatch):
     run_dir = train(cfg)
     m = rows(run_dir / "metrics.jsonl")[0]
     assert m["opt/skipped_updates"] == 2.0  # two updates per smoke step, both skipped
-    from lensrl.setup import build_setup
+    from lensrl.train.state import build_state
 
-    fresh = build_setup(cfg).model.state_dict()
+    fresh = build_state(cfg).model.state_dict()
     from safetensors.torch import load_file
 
     saved = load_file(run_dir / "checkpoints" / "step_1" / "model" / "model.safetensors")

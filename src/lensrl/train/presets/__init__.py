@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from lensrl.config import ConfigError
+from lensrl.train.config import ConfigError
 
 
 def preset_names() -> list[str]:

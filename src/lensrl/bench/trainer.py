@@ -1,50 +1,20 @@
-"""`lensrl bench`: what LENS costs, and lensrl's trainer against TRL on the same work.
-
-Every headline number is a ratio of two things measured side by side in this run, in
-interleaved order (A B B A ...) with medians, because absolute times on a shared machine are
-noise. The JSON keys are explained in docs/benchmarks.md:
-
-- ``advantage_ms``: :func:`lensrl.core.compute_advantages` for ``grpo`` and ``lens``.
-- ``lens_step_overhead``: a LENS step ÷ a GRPO step of lensrl's trainer (same everything else,
-  every row trained: ``skip_zero_advantage=False``); ``lens_step_overhead_skip`` beside it with
-  the trainer's default skipping of zero-advantage rows.
-- ``trainer_vs_trl_throughput``: lensrl's trained tokens/s ÷ TRL ``GRPOTrainer``'s, the two
-  alternating step by step.
-- ``flop_floor_ratio``: lensrl's step time ÷ its FLOPs at this run's measured matmul rate.
-- ``trl_lens_step_overhead`` (lensrl.bench_trl) and ``verify_pool_speedup`` (lensrl.verify.bench).
-- ``scaling``: step time and peak memory against G and completion length.
-- ``speedups``: the update with and without its exact savings (trimmed micro-batches, the shared
-  prompt prefix) and the rollout with either decoder, on the same work.
-"""
+"""Benchmarks of lensrl's own trainer: the LENS step overhead, throughput against TRL on the
+same work, scaling with G and length, the exact speed-ups, and bf16 against fp32."""
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import logging
-import os
-import platform
 import statistics
-import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
 
-log = logging.getLogger("lensrl.bench")
+from lensrl.bench.common import PeakRSS, abba, is_linear, median_row
 
-GOALS = {
-    "lens_step_overhead": ("<=", 1.05),
-    "trainer_vs_trl_throughput": (">=", 1.5),
-    "flop_floor_ratio": ("<=", 2.0),
-    "trl_lens_step_overhead": ("<=", 1.15),
-    "verify_pool_speedup": (">=", 1.6),
-}
+log = logging.getLogger("lensrl.bench")
 
 # quick: about 3 minutes on 2 quiet cores (several times that under load); full: the 10M
 # model and the paper's G = 16.
@@ -60,29 +30,6 @@ FULL: dict[str, Any] = dict(
     scaling_prompts=4, scaling_g=(8, 16, 32), scaling_t=(32, 64, 128), scaling_steps=3,
     advantage_n=(512, 8192, 65536), advantage_reps=25,
 )
-
-
-# --- measuring ------------------------------------------------------------------------------
-
-
-def abba(names: Sequence[str], r: int) -> list[str]:
-    """Round ``r``'s order of the variants ``names``: as given on even rounds, reversed on odd
-    ones (A B, B A, A B, ...), so that no variant always runs first or last under a drifting
-    machine load. Every interleaved measurement of lensrl's benchmarks uses it."""
-    return list(names) if r % 2 == 0 else list(names)[::-1]
-
-
-def matmul_gflops(size: int = 1024, reps: int = 5) -> float:
-    """Best fp32 ``size``² matmul rate of ``reps`` tries, in GFLOP/s (the machine's limit)."""
-    a = torch.randn(size, size)
-    b = torch.randn(size, size)
-    a @ b
-    best = float("inf")
-    for _ in range(reps):
-        t = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - t)
-    return 2 * size**3 / best / 1e9
 
 
 def advantage_ms(sizes: tuple[int, ...], *, group_size: int = 16, reps: int = 7) -> dict[str, Any]:
@@ -104,79 +51,6 @@ def advantage_ms(sizes: tuple[int, ...], *, group_size: int = 16, reps: int = 7)
         for est, ts in times.items():
             out[est][str(n)] = 1000 * statistics.median(ts)
     return {**out, "group_size": group_size, "reps": reps}
-
-
-class PeakRSS:
-    """Peak resident memory above the level at entry, sampled every 5 ms by a thread.
-
-    CPU tensors have no allocator statistics like CUDA's; RSS over a baseline is what the
-    operating system charges, and a sampler catches peaks inside a step.
-    """
-
-    def __init__(self) -> None:
-        self.base = self.peak = _rss()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-
-    def _watch(self) -> None:
-        while not self._stop.wait(0.005):
-            self.peak = max(self.peak, _rss())
-
-    def __enter__(self) -> PeakRSS:
-        _trim()  # hand memory freed by earlier work back to the OS, or it hides this peak
-        self.base = self.peak = _rss()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, _rss())
-
-    @property
-    def mib(self) -> float:
-        """Peak above the level at entry."""
-        return (self.peak - self.base) / 2**20
-
-    @property
-    def total_mib(self) -> float:
-        """Peak of the whole process (model, Python, libraries included)."""
-        return self.peak / 2**20
-
-
-def _trim() -> None:
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-
-
-def _rss() -> int:
-    try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-        return pages * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        import resource
-
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
-def is_linear(xs: list[float], ys: list[float], tolerance: float = 0.15) -> dict[str, Any]:
-    """Does ``y`` grow linearly with ``x``? A least-squares line ``y = a + b·x`` (``a``: the
-    fixed cost per step) and its worst relative miss; linear when that is within ``tolerance``."""
-    n = len(xs)
-    mx, my = sum(xs) / n, sum(ys) / n
-    sxx = sum((x - mx) ** 2 for x in xs)
-    b = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx if sxx else 0.0
-    a = my - b * mx
-    miss = max(abs(a + b * x - y) / y for x, y in zip(xs, ys))
-    return {"x": xs, "y": ys, "intercept": a, "slope": b, "max_rel_residual": miss,
-            "linear": miss <= tolerance}
-
-
-# --- lensrl's trainer -----------------------------------------------------------------------
 
 
 def build_model(name: str, seed: int = 0) -> tuple[Any, Any]:
@@ -206,7 +80,7 @@ def train_config(run_dir: str, *, estimator: str, prompts: int, group_size: int,
                  max_new_tokens: int, template: str = "builtin",
                  skip_zero_advantage: bool = True, dtype: str = DTYPE) -> Any:
     """One rollout of ``prompts`` × G and one optimizer update on all of it (TRL's shape)."""
-    from lensrl.config import TrainConfig
+    from lensrl.train.config import TrainConfig
 
     n = prompts * group_size
     return TrainConfig.from_dict({
@@ -223,13 +97,14 @@ def train_config(run_dir: str, *, estimator: str, prompts: int, group_size: int,
 
 
 def trainer_setup(cfg: Any, model_name: str, *, fixed_prompts: bool = False) -> Any:
-    """``build_setup(cfg)`` with the bench's model (same seed, hence same weights, each time).
+    """``build_state(cfg)`` with the bench's model (same seed, hence same weights, each time).
 
     ``fixed_prompts``: every step uses the same ``prompts_per_rollout`` problems, as the TRL
     comparison does."""
-    from lensrl.setup import ProblemSampler, build_setup, make_optimizer
+    from lensrl.data import ProblemSampler
+    from lensrl.train.state import build_state, make_optimizer
 
-    s = build_setup(cfg)
+    s = build_state(cfg)
     model, tokenizer = build_model(model_name, seed=cfg.run.seed)
     model.to(device=s.device, dtype=next(s.model.parameters()).dtype)
     optimizer = make_optimizer(model, cfg.optim)
@@ -242,11 +117,11 @@ def trainer_setup(cfg: Any, model_name: str, *, fixed_prompts: bool = False) -> 
 
 
 def trainer_step(s: Any, cfg: Any) -> dict[str, float]:
-    """One step of lensrl's trainer (phases 1–5 of lensrl.trainer.train), timed per phase.
+    """One step of lensrl's trainer (phases 1–5 of lensrl.train.trainer.train), timed per phase.
 
     ``compute_s`` is the step without verification (TRL's side uses a trivial reward);
     token counts feed the throughput and FLOP-floor numbers."""
-    from lensrl.trainer import collect, score, update
+    from lensrl.train.trainer import collect, score, update
 
     t0 = time.perf_counter()
     batch, times = collect(s, cfg)
@@ -274,22 +149,6 @@ def trainer_step(s: Any, cfg: Any) -> dict[str, float]:
         "prompt_len_mean": float(ro.prompt_mask.sum(-1).float().mean()),
         "rows_trained_frac": metrics["opt/rows_trained_frac"],
     }
-
-
-def _median(rows: list[dict[str, float]]) -> dict[str, float]:
-    return {k: statistics.median(r[k] for r in rows) for k in rows[0]}
-
-
-@contextmanager
-def _quiet() -> Iterator[None]:
-    """Silence the trainer's per-setup log lines during timing."""
-    logger = logging.getLogger("lensrl.train")
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
 
 
 def interleaved(setups: dict[str, tuple[Any, Any]], steps: int) -> dict[str, list[dict[str, float]]]:
@@ -327,7 +186,7 @@ def lens_step_overhead(spec: dict[str, Any], tmp: Path) -> dict[str, Any]:
     finally:
         for s, _ in setups.values():
             s.verifier.close()
-    med = {k: _median(v) for k, v in rows.items()}
+    med = {k: median_row(v) for k, v in rows.items()}
     # Each round runs the two back to back, so a per-round ratio cancels slow drifts of the
     # machine's load; its median is the headline. Both do the same sampling and update work
     # (same seed; GRPO's zero advantages still go through the loss), so the LENS-specific cost
@@ -358,10 +217,10 @@ def lens_step_overhead(spec: dict[str, Any], tmp: Path) -> dict[str, Any]:
 def trainer_vs_trl(spec: dict[str, Any], tmp: Path, rate_gflops: float) -> dict[str, Any]:
     """lensrl's and TRL's trained completion tokens per second on the same work, plus
     lensrl's FLOP-floor ratio. The two alternate step by step, TRL, lensrl, lensrl, TRL in each
-    round (``lensrl.bench_trl.TrlStepper`` runs TRL one step at a time), so both see the same
+    round (``lensrl.bench.trl.TrlStepper`` runs TRL one step at a time), so both see the same
     machine load; the headline is the median over rounds of the round's ratio (each side's
     tokens ÷ its time in that round), as for ``lens_step_overhead``."""
-    from lensrl.bench_trl import TrlStepper
+    from lensrl.bench.trl import TrlStepper
     from lensrl.policy import parameter_count
 
     P, G, T = spec["prompts"], spec["group_size"], spec["max_new_tokens"]
@@ -390,7 +249,7 @@ def trainer_vs_trl(spec: dict[str, Any], tmp: Path, rate_gflops: float) -> dict[
                 ratios.append(lens_rate / ((a[1] + b[1]) / (a[0] + b[0])))
     finally:
         s.verifier.close()
-    med = _median(rows)
+    med = median_row(rows)
     lens_rates = [r["completion_tokens"] / r["compute_s"] for r in rows]
     trl_rates = [tokens / seconds for seconds, tokens in trl_steps]
     pooled_lens = sum(r["completion_tokens"] for r in rows) / sum(r["compute_s"] for r in rows)
@@ -446,7 +305,7 @@ def scaling(spec: dict[str, Any], tmp: Path) -> dict[str, Any]:
         s = trainer_setup(cfg, spec["model"])
         try:
             with PeakRSS() as mem:
-                med = _median(interleaved({"x": (s, cfg)}, spec["scaling_steps"])["x"])
+                med = median_row(interleaved({"x": (s, cfg)}, spec["scaling_steps"])["x"])
         finally:
             s.verifier.close()
         rows.append({"group_size": G, "max_new_tokens": T, "rows": P * G,
@@ -473,7 +332,7 @@ def speedups(spec: dict[str, Any], tmp: Path) -> dict[str, Any]:
     step (``hf_forward``) against the Llama step (``llama_step``, the default), same draws.
     Variants alternate within each round; medians and ratios to the first variant."""
     from lensrl import decode, rollout
-    from lensrl.trainer import collect, score, update
+    from lensrl.train.trainer import collect, score, update
 
     P, G, T = spec["prompts"], spec["group_size"], spec["max_new_tokens"]
     cfg = train_config(str(tmp / "speedups"), estimator="lens", prompts=P, group_size=G,
@@ -513,9 +372,6 @@ def speedups(spec: dict[str, Any], tmp: Path) -> dict[str, Any]:
     }
 
 
-# --- the command ----------------------------------------------------------------------------
-
-
 def precision(spec: dict[str, Any], tmp: Path) -> dict[str, Any]:
     """bf16 (autocast over fp32 weights) ÷ fp32 step time of lensrl's trainer, interleaved in
     one run on the same work; with the compute dtype each ran in and whether this CPU has
@@ -542,142 +398,7 @@ def precision(spec: dict[str, Any], tmp: Path) -> dict[str, Any]:
         "weights_dtype": {k: str(next(s.model.parameters()).dtype).removeprefix("torch.")
                           for k, (s, _) in setups.items()},
         "cpu_native_bf16": cpu_has_fast_bf16(),
-        "median": {k: _median(v) for k, v in rows.items()},
+        "median": {k: median_row(v) for k, v in rows.items()},
     }
 
 
-def machine() -> dict[str, Any]:
-    import transformers
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        load = os.getloadavg()[0]
-    except OSError:
-        load = float("nan")
-    return {
-        "cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__,
-        "transformers": transformers.__version__, "threads": torch.get_num_threads(),
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(), "load_avg_1m": load,
-        "python": platform.python_version(),
-    }
-
-
-def _section(results: dict[str, Any], key: str, fn: Callable[[], Any]) -> None:
-    """Run one measurement; a failure (e.g. TRL missing) is recorded, not fatal."""
-    t = time.perf_counter()
-    log.info("bench: %s ...", key)
-    try:
-        results[key] = fn()
-    except Exception as exc:  # noqa: BLE001 - a benchmark section must not sink the others
-        log.warning("bench: %s failed: %s: %s", key, type(exc).__name__, exc)
-        results[key] = {"error": f"{type(exc).__name__}: {exc}"}
-    results.setdefault("elapsed_s", {})[key] = time.perf_counter() - t
-
-
-def headline(results: dict[str, Any]) -> dict[str, Any]:
-    """The issue's numbers, each with its goal and whether it holds."""
-    values = {
-        "lens_step_overhead": results.get("lens", {}).get("lens_step_overhead"),
-        "trainer_vs_trl_throughput":
-            results.get("throughput", {}).get("trainer_vs_trl_throughput"),
-        "flop_floor_ratio": results.get("throughput", {}).get("flop_floor_ratio"),
-        "trl_lens_step_overhead": results.get("trl", {}).get("trl_lens_step_overhead"),
-        "verify_pool_speedup": results.get("verify", {}).get("verify_pool_speedup"),
-    }
-    out = {}
-    for key, value in values.items():
-        op, goal = GOALS[key]
-        met = None if value is None else (value <= goal if op == "<=" else value >= goal)
-        out[key] = {"value": value, "goal": f"{op} {goal}", "meets_goal": met}
-    return out
-
-
-def _trl_overhead(quick: bool) -> dict[str, Any]:
-    from lensrl.bench_trl import measure_trl_lens_overhead
-
-    return measure_trl_lens_overhead(quick=quick)
-
-
-def _verify_bench(quick: bool) -> dict[str, Any]:
-    from lensrl.verify.bench import run as verify_bench
-
-    return verify_bench(quick=quick)
-
-
-def bench(quick: bool, only: set[str] | None = None) -> dict[str, Any]:
-    spec = dict(QUICK if quick else FULL)
-    spec["template_text"] = template_text(spec["template"])
-    spec["dtype"] = {"lensrl": DTYPE, "trl": DTYPE}
-    results: dict[str, Any] = {"quick": quick, "spec": spec, "machine": machine()}
-    want = (lambda k: k in only) if only else (lambda k: True)
-    rates = [matmul_gflops()]
-    with tempfile.TemporaryDirectory() as tmp, _quiet():
-        if want("advantage"):
-            _section(results, "advantage_ms", lambda: advantage_ms(
-                spec["advantage_n"], reps=spec["advantage_reps"]))
-        if want("lens"):
-            _section(results, "lens", lambda: lens_step_overhead(spec, Path(tmp)))
-        if want("throughput"):
-            rates.append(matmul_gflops())
-            _section(results, "throughput", lambda: trainer_vs_trl(spec, Path(tmp), max(rates)))
-        if want("scaling"):
-            _section(results, "scaling", lambda: scaling(spec, Path(tmp)))
-        if want("speedups"):
-            _section(results, "speedups", lambda: speedups(spec, Path(tmp)))
-        if want("precision"):
-            _section(results, "precision", lambda: precision(spec, Path(tmp)))
-    if want("trl"):
-        _section(results, "trl", lambda: _trl_overhead(quick))
-    if want("verify"):
-        _section(results, "verify", lambda: _verify_bench(quick))
-    rates.append(matmul_gflops())
-    results["matmul_gflops"] = {"runs": rates, "max": max(rates)}
-    results["machine"]["load_avg_1m_end"] = machine()["load_avg_1m"]
-    results["headline"] = headline(results)
-    # no goal of its own: LENS trains the all-wrong groups GRPO skips (docs/benchmarks.md)
-    results["lens_step_overhead_skip"] = results.get("lens", {}).get("lens_step_overhead_skip")
-    return results
-
-
-SECTIONS = ("advantage", "lens", "throughput", "scaling", "speedups", "precision", "trl",
-            "verify")
-
-
-def configure_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--quick", action="store_true",
-                   help="smaller model and batches (minutes on 2 cores)")
-    p.add_argument("--out", type=Path, default=Path("bench/results.json"), help="JSON to write")
-    p.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
-    p.add_argument("--only", action="append", choices=SECTIONS,
-                   help="run only this section (repeatable)")
-
-
-def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    t = time.perf_counter()
-    results = bench(args.quick, set(args.only) if args.only else None)
-    results["elapsed_s"]["total"] = time.perf_counter() - t
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
-    for key, h in results["headline"].items():
-        value = "n/a" if h["value"] is None else f"{h['value']:.3f}"
-        mark = {True: "ok", False: "MISSED", None: "-"}[h["meets_goal"]]
-        print(f"{key:28s} {value:>8s}  goal {h['goal']:8s} {mark}")
-    skip = results.get("lens_step_overhead_skip")
-    if skip is not None:
-        print(f"{'lens_step_overhead_skip':28s} {skip:8.3f}  (no goal: LENS trains all-wrong "
-              "groups that GRPO skips)")
-    print(f"wrote {args.out}")
-    return 0

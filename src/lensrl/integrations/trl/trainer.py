@@ -1,79 +1,27 @@
-"""LENS inside TRL: ``LensGRPOConfig``, ``LensGRPOTrainer`` and ``accuracy_reward`` (``lensrl[trl]``).
-
-Swapping ``GRPOConfig``/``GRPOTrainer`` for ``LensGRPOConfig``/``LensGRPOTrainer`` is the whole
-change for a TRL user; the defaults are LENS with the paper's α = 0.25 and D ≥ 2·max π̄.
-TRL has no advantage hook, so the trainer overrides two private methods (checked against TRL
-1.16.0; the supported range is checked at import). The math is :func:`lensrl.core.compute_advantages`.
-
-How TRL's options map onto ``lensrl.core`` (LensGRPOConfig rejects the rest with a ValueError):
-
-- ``scale_rewards="group"`` (TRL's default) goes with the z-scoring estimators (``lens``, its
-  ablations, ``grpo``), computed as TRL does it: unbiased std (``std_ddof=1``, TRL's ``nanstd``)
-  and ε = 1e-4, so ``lens_estimator="grpo"`` reproduces ``GRPOTrainer``'s advantages.
-- ``scale_rewards="none"`` goes with the estimators that do not divide by a std (``dr_grpo``,
-  ``nsr``).
-- ``scale_rewards="batch"`` (one std over the whole batch, PPO-Lite) is rejected: LENS
-  normalises each mixed group by its own std and only de-means negative groups (LENS.md
-  §2.6(e)); a batch std has no counterpart in ``lensrl.core``.
-- ``multi_objective_aggregation`` must stay ``"sum_then_normalize"``: only the correctness
-  reward shapes the advantage (LENS needs a binary verdict), the other reward functions are
-  computed and logged by TRL as usual.
-"""
+"""``LensGRPOTrainer``: TRL's ``GRPOTrainer`` with LENS advantages from lensrl.core (see the
+package docstring for how TRL's options map onto lensrl.core)."""
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any, cast
 
 import torch
-from packaging.version import Version
+from trl.models.utils import disable_gradient_checkpointing
+from trl.trainer.grpo_trainer import GRPOTrainer
 
 from lensrl.core import (
-    ESTIMATORS,
-    LENS_ALPHA,
-    LENS_D_FLOOR,
     compute_advantages,
     group_diagnostics,
     sequence_mean_logprob,
 )
-
-TRL_MIN, TRL_MAX = "1.14", "1.17"  # supported: TRL_MIN <= trl < TRL_MAX (the pin in pyproject)
-TRL_STD_EPS = 1e-4  # TRL's ε in (r − mean) / (std + ε); lensrl.core's default is verl's 1e-6
-
-
-def _check_trl() -> None:
-    try:
-        import trl
-    except ImportError as err:
-        raise ImportError("lensrl.integrations.trl needs TRL: pip install 'lensrl[trl]'") from err
-    version = Version(trl.__version__)
-    if Version(TRL_MIN) <= version < Version(TRL_MAX):
-        return
-    message = (
-        f"lensrl.integrations.trl supports trl>={TRL_MIN},<{TRL_MAX} (found {trl.__version__}): "
-        "it overrides GRPOTrainer's private _calculate_rewards and "
-        "_generate_and_score_completions, whose shape can change between releases. Install a "
-        f"supported version (pip install 'trl>={TRL_MIN},<{TRL_MAX}'), or set "
-        "LENSRL_ALLOW_ANY_TRL=1 to try this one at your own risk."
-    )
-    if os.environ.get("LENSRL_ALLOW_ANY_TRL") == "1":
-        warnings.warn(message, stacklevel=3)
-    else:
-        raise ImportError(message)
-
-
-_check_trl()
-
-from trl.models.utils import disable_gradient_checkpointing  # noqa: E402
-from trl.trainer.grpo_config import GRPOConfig  # noqa: E402
-from trl.trainer.grpo_trainer import GRPOTrainer  # noqa: E402
+from lensrl.integrations.trl.config import TRL_STD_EPS, LensGRPOConfig
+from lensrl.integrations.trl.old_logprobs import SampledLogprobs
 
 # Keys of TRL's generation output that the policy forward needs (multimodal models).
-_FORWARD_KEYS = (
+FORWARD_KEYS = (
     "pixel_values",
     "image_grid_thw",
     "num_images",
@@ -85,76 +33,6 @@ _FORWARD_KEYS = (
     "mm_token_type_ids",
     "image_position_ids",
 )
-_NEEDS_GROUP_SCALE = ("lens", "lens_mixed_only", "lens_negative_only", "grpo")
-
-
-@dataclass
-class LensGRPOConfig(GRPOConfig):
-    r"""[`GRPOConfig`] plus the LENS options; every other field keeps TRL's meaning and default.
-
-    The paper's recipe in TRL terms is in docs/integrations.md ("TRL").
-    """
-
-    lens_estimator: str = field(
-        default="lens",
-        metadata={
-            "help": "Advantage estimator from `lensrl.core.compute_advantages`. `'lens'` (default): "
-            "calibrated rewards, mixed groups z-scored, all-wrong groups de-meaned and weighted by "
-            "`lens_alpha`, all-right groups 0. Also `'lens_mixed_only'`, `'lens_negative_only'` "
-            "(Table 2 ablations) and `'grpo'` (these need `scale_rewards='group'`), and "
-            "`'dr_grpo'`, `'nsr'` (these need `scale_rewards='none'`).",
-            "choices": list(ESTIMATORS),
-        },
-    )
-    lens_alpha: float = field(
-        default=LENS_ALPHA,
-        metadata={
-            "help": "Weight α of all-wrong (negative) groups, folded into their advantages; the "
-            "paper uses 0.25 for every model."
-        },
-    )
-    lens_d_floor: float = field(
-        default=LENS_D_FLOOR,
-        metadata={
-            "help": "Floor of the normaliser: D(q) >= lens_d_floor * max π̄ over the group; the "
-            "paper uses 2, which keeps calibrated rewards in [-1/G, 0). Must be > 1."
-        },
-    )
-    lens_correctness_reward: str | None = field(
-        default=None,
-        metadata={
-            "help": "Name of the reward function (its `__name__`, as in TRL's `rewards/<name>` "
-            "metrics) that returns correctness: 1.0, 0.0, or None when it cannot judge. Only "
-            "this one shapes the advantage; other reward functions are only logged. `None`: "
-            "the only reward function, or the one named `accuracy_reward`."
-        },
-    )
-
-    def __post_init__(self) -> None:
-        super().__post_init__()  # type: ignore[no-untyped-call]
-        if self.lens_estimator not in ESTIMATORS:
-            raise ValueError(
-                f"lens_estimator must be one of {', '.join(ESTIMATORS)}; got {self.lens_estimator!r}"
-            )
-        if not self.lens_alpha >= 0:
-            raise ValueError(f"lens_alpha must be >= 0, got {self.lens_alpha}")
-        if not self.lens_d_floor > 1:
-            raise ValueError(f"lens_d_floor must be > 1 so that D(q) > π̄, got {self.lens_d_floor}")
-        needed = "group" if self.lens_estimator in _NEEDS_GROUP_SCALE else "none"
-        if self.scale_rewards != needed:
-            raise ValueError(
-                f"scale_rewards={self.scale_rewards!r} does not fit "
-                f"lens_estimator={self.lens_estimator!r}: it needs scale_rewards={needed!r}. "
-                "'batch' (one std over the batch) has no LENS counterpart: LENS z-scores each "
-                "mixed group and only de-means negative groups (LENS.md §2.6(e))."
-            )
-        if self.multi_objective_aggregation != "sum_then_normalize":
-            raise ValueError(
-                "multi_objective_aggregation must be 'sum_then_normalize' with LensGRPOConfig: "
-                "the advantage comes from the correctness reward alone "
-                f"(got {self.multi_objective_aggregation!r})"
-            )
-
 
 class LensGRPOTrainer(GRPOTrainer):
     """[`GRPOTrainer`] whose advantages are LENS's (:func:`lensrl.core.compute_advantages`).
@@ -168,7 +46,7 @@ class LensGRPOTrainer(GRPOTrainer):
       1. takes π_old per-token log-probs: TRL's ``old_per_token_logps`` when it computed them
          (off-policy buffering, vLLM); else the policy's log-probs of the sampled tokens,
          recorded from the logits of ``generate``'s own forward calls
-         (``_generate_single_turn``, :class:`_SampledLogprobs`) where TRL runs ``generate``
+         (``_generate_single_turn``, :class:`SampledLogprobs`) where TRL runs ``generate``
          in this process (:meth:`_can_record_sampling`); otherwise one extra no-grad forward
          pass through ``_get_per_token_logps_and_entropies``. All three are
          taken at generation time, so the confidence is π_old's for every iteration of
@@ -246,7 +124,7 @@ class LensGRPOTrainer(GRPOTrainer):
         if not self._can_record_sampling():
             return super()._generate_single_turn(prompt_ids, images, multimodal_fields,
                                                  num_generations, has_tool_images)
-        record = _SampledLogprobs(self.temperature)
+        record = SampledLogprobs(self.temperature)
         model = self.accelerator.unwrap_model(self.model_wrapped)
         forward = model.forward
 
@@ -363,7 +241,7 @@ class LensGRPOTrainer(GRPOTrainer):
                 if mode == "train"
                 else self.args.per_device_eval_batch_size
             )
-            forward = {key: out[key] for key in _FORWARD_KEYS if key in out}
+            forward = {key: out[key] for key in FORWARD_KEYS if key in out}
             with (
                 torch.no_grad(),
                 disable_gradient_checkpointing(self.model, self.args.gradient_checkpointing_kwargs),  # type: ignore[arg-type]
@@ -381,71 +259,3 @@ class LensGRPOTrainer(GRPOTrainer):
         if "tool_mask" in out:  # tool outputs are not the policy's tokens
             mask = torch.where(truncated[:, None], attention, attention * out["tool_mask"])
         return sequence_mean_logprob(token_logps.float(), mask)
-
-
-class _SampledLogprobs:
-    """Records log softmax(logits / T) of each token ``generate`` samples, from the model's raw
-    logits (before any logits processor: π_old is the policy's probability of the token,
-    however it was sampled, as TRL's own forward pass computes it).
-
-    :meth:`step` sees each forward call of ``generate``: its ``input_ids`` end with the token
-    sampled from the previous call's logits (the first call is the prompt); :meth:`logps`
-    takes the last one from the completions. Rows that have finished record padding, which
-    the mask drops.
-    """
-
-    def __init__(self, temperature: float) -> None:
-        self.temperature = temperature
-        self.previous: torch.Tensor | None = None  # (B, V) log-probs of the last call
-        self.steps: list[torch.Tensor] = []  # (B,) per sampled token
-
-    def step(self, input_ids: torch.Tensor, logits: torch.Tensor) -> None:
-        self._take(input_ids[:, -1])
-        self.previous = (logits.float() / self.temperature).log_softmax(-1)
-
-    def _take(self, tokens: torch.Tensor) -> None:
-        if self.previous is not None:
-            self.steps.append(self.previous.gather(-1, tokens[:, None]).squeeze(-1))
-
-    def logps(self, completions: Sequence[Sequence[int]]) -> torch.Tensor | None:
-        """``(B, S)`` for ``S`` sampled tokens. The last step's token had no forward call after
-        it: it is the last token of the completions that ran ``S`` tokens long."""
-        if self.previous is None:
-            return None
-        width = len(self.steps) + 1
-        last = [c[width - 1] if len(c) >= width else 0 for c in completions]
-        self._take(torch.tensor(last, device=self.previous.device))
-        return torch.stack(self.steps, 1)
-
-
-def accuracy_reward(
-    completions: Sequence[Any],
-    answer: Sequence[Any] | None = None,
-    solution: Sequence[Any] | None = None,
-    **kwargs: Any,
-) -> list[float | None]:
-    """TRL reward function: 1.0 right, 0.0 wrong, None when ``lensrl.verify`` cannot judge.
-
-    The answer is the completion's last ``\\boxed{}`` (``strict=True``, the verifier's setting
-    for training rewards, so that no format reward is needed). The gold answers come from the dataset column ``answer`` (lensrl's ``Problem.answer``) or,
-    failing that, ``solution`` (TRL's own ``accuracy_reward``). TRL turns None into NaN, which
-    LENS leaves out of its group (advantage 0), never counting it as wrong.
-    """
-    from lensrl.verify import verify_batch
-
-    golds = answer if answer is not None else solution
-    if golds is None:
-        raise ValueError(
-            "accuracy_reward needs the gold answers in a dataset column named 'answer' "
-            "(or 'solution')"
-        )
-    texts = [c if isinstance(c, str) else c[-1]["content"] for c in completions]
-    rows = [i for i, gold in enumerate(golds) if gold is not None]
-    verdicts = verify_batch([str(golds[i]) for i in rows], [texts[i] for i in rows], strict=True)
-    rewards: list[float | None] = [None] * len(texts)
-    for i, verdict in zip(rows, verdicts):
-        rewards[i] = None if verdict.correct is None else float(verdict.correct)
-    return rewards
-
-
-__all__ = ["LensGRPOConfig", "LensGRPOTrainer", "accuracy_reward"]

@@ -10,9 +10,9 @@ import sys
 
 import pytest
 
-from lensrl.config import ConfigError
 from lensrl.policy import load_pretrained
-from lensrl.sft import SFTConfig, sft
+from lensrl.train.config import ConfigError
+from lensrl.train.sft import SFTConfig, sft
 
 
 def test_two_steps_write_a_loadable_model(tmp_path, one_thread):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lensrl.config import AlgoConfig, ConfigError, TrainConfig, apply_overrides
-from lensrl.presets import load_config_file, load_preset, preset_names
+from lensrl.train.config import AlgoConfig, ConfigError, TrainConfig, apply_overrides
+from lensrl.train.presets import load_config_file, load_preset, preset_names
 
 
 @pytest.mark.parametrize(

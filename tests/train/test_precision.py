@@ -11,13 +11,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from lensrl.config import TrainConfig
 from lensrl.data import ALPHABET
 from lensrl.policy import ASSUME_BF16_ENV, build_tiny, select_dtype, token_logprobs
-from lensrl.presets import load_preset
-from lensrl.setup import build_setup
-from lensrl.sft import SFTConfig, sft
-from lensrl.trainer import collect, score, train
+from lensrl.train.config import TrainConfig
+from lensrl.train.presets import load_preset
+from lensrl.train.sft import SFTConfig, sft
+from lensrl.train.state import build_state
+from lensrl.train.trainer import collect, score, train
 
 PAPER_LR = 1e-6
 
@@ -88,7 +88,7 @@ RATIO_BOUNDS = {"float32": (1e-5, 1e-6), "bfloat16": (0.05, 5e-3)}
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 def test_first_update_ratio_is_one_up_to_precision(tmp_path, dtype, one_thread):
     cfg = smoke(tmp_path, dtype)
-    s = build_setup(cfg)
+    s = build_state(cfg)
     try:
         batch, _ = collect(s, cfg)
     finally:

@@ -50,7 +50,7 @@ def test_select_dtype_is_explicit_about_its_choice(caplog, monkeypatch):
 def test_missing_folders_are_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="no config.json"):
         load_pretrained(tmp_path)
-    with pytest.raises(FileNotFoundError, match="not a run folder"):
+    with pytest.raises(FileNotFoundError, match="a run folder"):
         load_checkpoint(tmp_path)
 
 

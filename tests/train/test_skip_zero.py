@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from lensrl.config import TrainConfig
-from lensrl.presets import load_preset
-from lensrl.setup import build_setup
-from lensrl.trainer import ScoredBatch, collect, score, update
+from lensrl.train.config import TrainConfig
+from lensrl.train.presets import load_preset
+from lensrl.train.state import build_state
+from lensrl.train.trainer import ScoredBatch, collect, score, update
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -69,7 +69,7 @@ def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
 @pytest.mark.parametrize("micro_batch", [8, 3])
 def test_same_weights_with_and_without_skipping(tmp_path, aggregation, micro_batch):
     cfg = _config(tmp_path, aggregation=aggregation, micro_batch=micro_batch)
-    s = build_setup(cfg)
+    s = build_state(cfg)
     try:
         batch = _batch(s, cfg, MIXED_THEN_NONE)
         assert int((batch.advantages != 0).sum()) == 4  # the mixed group only
@@ -100,7 +100,7 @@ def test_same_weights_with_and_without_skipping(tmp_path, aggregation, micro_bat
 
 def test_update_with_no_nonzero_row_still_steps_adamw(tmp_path):
     cfg = _config(tmp_path)
-    s = build_setup(cfg)
+    s = build_state(cfg)
     try:
         batch = _batch(s, cfg, [0.0] * 16)  # all wrong: GRPO has nothing to learn
         assert not bool((batch.advantages != 0).any())
@@ -121,7 +121,7 @@ def _rows_and_best_times(tmp_path: Path) -> tuple[dict[bool, int], dict[bool, fl
     forward rows and best-of-three update time of each. Without prompt sharing, so that every
     forward is one of the rows'."""
     cfg = _config(tmp_path, micro_batch=2, share_prompt_prefix=False)
-    s = build_setup(cfg)
+    s = build_state(cfg)
     try:
         batch = _batch(s, cfg, MIXED_THEN_NONE)
         seen = {"rows": 0}

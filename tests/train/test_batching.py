@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from lensrl.batching import SharedPrefix, plan_micro_batches, trim, trim_completion
-from lensrl.config import TrainConfig
 from lensrl.core import policy_loss
 from lensrl.policy import token_logprobs
-from lensrl.presets import load_preset
-from lensrl.setup import build_setup
-from lensrl.trainer import collect, score, update
+from lensrl.train.batching import SharedPrefix, plan_micro_batches, trim, trim_completion
+from lensrl.train.config import TrainConfig
+from lensrl.train.presets import load_preset
+from lensrl.train.state import build_state
+from lensrl.train.trainer import collect, score, update
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -80,7 +80,7 @@ def rollout(tmp_path_factory):
     """One smoke rollout scored by LENS with a verdict pattern that makes every advantage
     non-zero (mixed and all-wrong groups), and its setup."""
     cfg = _config(tmp_path_factory.mktemp("batching"))
-    s = build_setup(cfg)
+    s = build_state(cfg)
     try:
         batch, _ = collect(s, cfg)
     finally:

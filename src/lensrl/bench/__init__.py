@@ -1,0 +1,149 @@
+"""`lensrl bench`: what LENS costs, and lensrl's trainer against TRL on the same work.
+
+Every headline number is a ratio of two things measured side by side in this run, in
+interleaved order (A B B A ...) with medians, because absolute times on a shared machine are
+noise. The JSON keys are explained in docs/benchmarks.md:
+
+- ``advantage_ms``: :func:`lensrl.core.compute_advantages` for ``grpo`` and ``lens``.
+- ``lens_step_overhead``: a LENS step ÷ a GRPO step of lensrl's trainer (same everything else,
+  every row trained: ``skip_zero_advantage=False``); ``lens_step_overhead_skip`` beside it with
+  the trainer's default skipping of zero-advantage rows.
+- ``trainer_vs_trl_throughput``: lensrl's trained tokens/s ÷ TRL ``GRPOTrainer``'s, the two
+  alternating step by step.
+- ``flop_floor_ratio``: lensrl's step time ÷ its FLOPs at this run's measured matmul rate.
+- ``trl_lens_step_overhead`` (lensrl.bench.trl) and ``verify_pool_speedup`` (lensrl.verify.bench).
+- ``scaling``: step time and peak memory against G and completion length.
+- ``speedups``: the update with and without its exact savings (trimmed micro-batches, the shared
+  prompt prefix) and the rollout with either decoder, on the same work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lensrl.bench.common import GOALS, machine, matmul_gflops, quiet, section
+from lensrl.bench.trainer import (
+    DTYPE,
+    FULL,
+    QUICK,
+    advantage_ms,
+    lens_step_overhead,
+    precision,
+    scaling,
+    speedups,
+    template_text,
+    trainer_vs_trl,
+)
+
+log = logging.getLogger("lensrl.bench")
+
+
+def headline(results: dict[str, Any]) -> dict[str, Any]:
+    """The issue's numbers, each with its goal and whether it holds."""
+    values = {
+        "lens_step_overhead": results.get("lens", {}).get("lens_step_overhead"),
+        "trainer_vs_trl_throughput":
+            results.get("throughput", {}).get("trainer_vs_trl_throughput"),
+        "flop_floor_ratio": results.get("throughput", {}).get("flop_floor_ratio"),
+        "trl_lens_step_overhead": results.get("trl", {}).get("trl_lens_step_overhead"),
+        "verify_pool_speedup": results.get("verify", {}).get("verify_pool_speedup"),
+    }
+    out = {}
+    for key, value in values.items():
+        op, goal = GOALS[key]
+        met = None if value is None else (value <= goal if op == "<=" else value >= goal)
+        out[key] = {"value": value, "goal": f"{op} {goal}", "meets_goal": met}
+    return out
+
+
+def _trl_overhead(quick: bool) -> dict[str, Any]:
+    from lensrl.bench.trl import measure_trl_lens_overhead
+
+    return measure_trl_lens_overhead(quick=quick)
+
+
+def _verify_bench(quick: bool) -> dict[str, Any]:
+    from lensrl.verify.bench import run as verify_bench
+
+    return verify_bench(quick=quick)
+
+
+def bench(quick: bool, only: set[str] | None = None) -> dict[str, Any]:
+    spec = dict(QUICK if quick else FULL)
+    spec["template_text"] = template_text(spec["template"])
+    spec["dtype"] = {"lensrl": DTYPE, "trl": DTYPE}
+    results: dict[str, Any] = {"quick": quick, "spec": spec, "machine": machine()}
+    want = (lambda k: k in only) if only else (lambda k: True)
+    rates = [matmul_gflops()]
+    with tempfile.TemporaryDirectory() as tmp, quiet():
+        if want("advantage"):
+            section(results, "advantage_ms", lambda: advantage_ms(
+                spec["advantage_n"], reps=spec["advantage_reps"]))
+        if want("lens"):
+            section(results, "lens", lambda: lens_step_overhead(spec, Path(tmp)))
+        if want("throughput"):
+            rates.append(matmul_gflops())
+            section(results, "throughput", lambda: trainer_vs_trl(spec, Path(tmp), max(rates)))
+        if want("scaling"):
+            section(results, "scaling", lambda: scaling(spec, Path(tmp)))
+        if want("speedups"):
+            section(results, "speedups", lambda: speedups(spec, Path(tmp)))
+        if want("precision"):
+            section(results, "precision", lambda: precision(spec, Path(tmp)))
+    if want("trl"):
+        section(results, "trl", lambda: _trl_overhead(quick))
+    if want("verify"):
+        section(results, "verify", lambda: _verify_bench(quick))
+    rates.append(matmul_gflops())
+    results["matmul_gflops"] = {"runs": rates, "max": max(rates)}
+    results["machine"]["load_avg_1m_end"] = machine()["load_avg_1m"]
+    results["headline"] = headline(results)
+    # no goal of its own: LENS trains the all-wrong groups GRPO skips (docs/benchmarks.md)
+    results["lens_step_overhead_skip"] = results.get("lens", {}).get("lens_step_overhead_skip")
+    return results
+
+
+SECTIONS = ("advantage", "lens", "throughput", "scaling", "speedups", "precision", "trl",
+            "verify")
+
+
+def configure_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quick", action="store_true",
+                   help="smaller model and batches (minutes on 2 cores)")
+    p.add_argument("--out", type=Path, default=Path("bench/results.json"), help="JSON to write")
+    p.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
+    p.add_argument("--only", action="append", choices=SECTIONS,
+                   help="run only this section (repeatable)")
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    t = time.perf_counter()
+    results = bench(args.quick, set(args.only) if args.only else None)
+    results["elapsed_s"]["total"] = time.perf_counter() - t
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    for key, h in results["headline"].items():
+        value = "n/a" if h["value"] is None else f"{h['value']:.3f}"
+        mark = {True: "ok", False: "MISSED", None: "-"}[h["meets_goal"]]
+        print(f"{key:28s} {value:>8s}  goal {h['goal']:8s} {mark}")
+    skip = results.get("lens_step_overhead_skip")
+    if skip is not None:
+        print(f"{'lens_step_overhead_skip':28s} {skip:8.3f}  (no goal: LENS trains all-wrong "
+              "groups that GRPO skips)")
+    print(f"wrote {args.out}")
+    return 0

@@ -1,0 +1,5 @@
+"""Deprecated path: moved to :mod:`lensrl.train.presets` (see lensrl._compat)."""
+
+from lensrl._compat import moved
+
+__getattr__ = moved(__name__, "lensrl.train.presets")

@@ -1,0 +1,264 @@
+"""The run folder, written and read in one place (STYLE.md §11): the only interface between
+training, evaluation, the study and the report.
+
+A run folder holds:
+* ``config.json``: the resolved TrainConfig (:func:`read_config`, :func:`run_info`);
+* ``metrics.jsonl`` and ``samples.jsonl``: one JSON object a line, each with its ``step``
+  (:class:`RunLog` appends, :func:`read_jsonl`/:func:`read_metrics` read). Undefined values
+  (NaN, inf) are written as ``null`` and read back as NaN;
+* ``checkpoints/step_<N>/`` (:func:`checkpoint_dirs`), written atomically by lensrl.train.state;
+* ``eval/<step>.json`` (lensrl.eval.evaluate);
+* ``.lock``: held by the training process (:class:`RunLock`).
+
+One rule for JSONL everywhere: blank lines are skipped, a torn LAST line (a run killed or still
+writing) is dropped, any other bad line is an error naming the file and line.
+
+No torch and nothing of training: a notebook that compares finished runs pays for neither.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.jsonl"
+SAMPLES_FILE = "samples.jsonl"
+CHECKPOINTS_DIR = "checkpoints"
+LOCK_NAME = ".lock"
+
+
+class RunLockedError(RuntimeError):
+    """Another process is training in this run folder."""
+
+
+class RunLock:
+    """An exclusive lock on a run folder, held by ``train`` for the whole run.
+
+    ``fcntl.flock`` on ``<run_dir>/.lock``, which holds the owner's PID. The kernel drops the
+    lock when its process dies, however it dies, so a ``kill -9`` never leaves a stale lock in
+    the way of ``--resume``; the PID left in the file is only read to name the owner while the
+    lock is held. Readers (``eval``, ``report``) take no lock. (The ``filelock`` package
+    truncates the file when it tries to lock, which would erase the owner's PID.)
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / LOCK_NAME
+        self._fd: int | None = None
+
+    def acquire(self) -> RunLock:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise RunLockedError(
+                f"{self.run_dir} is in use by another lensrl process (pid {owner}); wait for "
+                "it to finish or stop it, then resume with --resume, or pick another --run-dir"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor drops the flock
+            self._fd = None
+
+    def __enter__(self) -> RunLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temp file and a rename: never half-written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def clean(value: Any) -> Any:
+    """JSON-safe copy: non-finite floats become None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean(v) for v in value]
+    return value
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Rows of a JSONL file, by the module's rule: blank lines skipped, a torn last line
+    dropped, any other bad line a ``ValueError`` naming the file and line. A missing file has
+    no rows."""
+    if not path.is_file():
+        return []
+    rows = []
+    lines = path.read_text().splitlines()
+    last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            if i == last:
+                break  # torn final write from a kill, or a run still writing
+            raise ValueError(f"{path}: line {i + 1} is not valid JSON") from None
+    return rows
+
+
+def truncate_after_step(path: Path, step: int) -> None:
+    """Keep only rows with ``row["step"] <= step`` (resuming from a checkpoint at ``step``)."""
+    if path.is_file():
+        rows = [r for r in read_jsonl(path) if r.get("step", 0) <= step]
+        atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
+
+
+class RunLog:
+    """Appends metrics and samples to a run folder, and mirrors scalars to TensorBoard."""
+
+    def __init__(self, run_dir: Path, *, tensorboard: bool = False) -> None:
+        self.run_dir = run_dir
+        self.metrics_path = run_dir / METRICS_FILE
+        self.samples_path = run_dir / SAMPLES_FILE
+        self._tb: Any = None
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._tb = SummaryWriter(log_dir=str(run_dir / "tensorboard"))
+
+    def _append(self, path: Path, rows: list[dict[str, Any]]) -> None:
+        with path.open("a") as f:
+            for row in rows:
+                f.write(json.dumps(clean(row)) + "\n")
+            f.flush()
+
+    def metrics(self, step: int, values: dict[str, float]) -> None:
+        self._append(self.metrics_path, [{"step": step, **values}])
+        if self._tb is not None:
+            for key, value in values.items():
+                if isinstance(value, int | float) and math.isfinite(value):
+                    self._tb.add_scalar(key, value, step)
+
+    def samples(self, step: int, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            self._append(self.samples_path, [{"step": step, **r} for r in rows])
+
+    def close(self) -> None:
+        if self._tb is not None:
+            self._tb.close()
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """Who a run folder is.
+
+    Fields:
+        path: the run folder.
+        name: ``cfg["run"]["name"]`` (the folder name when absent).
+        method: ``cfg["algo"]["estimator"]``; runs with the same method are seed replicates.
+        seed: ``cfg["run"]["seed"]`` (None when absent).
+        config: the whole resolved config.
+    """
+
+    path: Path
+    name: str
+    method: str
+    seed: int | None
+    config: dict[str, Any]
+
+
+def read_config(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """``config.json`` of a run folder as a dict (lensrl.train.config.TrainConfig.from_dict types
+    it and fills sections older runs lack with their defaults)."""
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist: is {run_dir} a run folder?")
+    try:
+        cfg = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(cfg, dict):
+        raise ValueError(f"{path}: expected a JSON object of config sections")
+    return cfg
+
+
+def write_config(run_dir: Path, cfg: dict[str, Any]) -> None:
+    atomic_write_text(Path(run_dir) / CONFIG_FILE, json.dumps(cfg, indent=2) + "\n")
+
+
+def run_info(run_dir: str | os.PathLike[str]) -> RunInfo:
+    cfg = read_config(run_dir)
+    run = cfg.get("run", {})
+    seed = run.get("seed")
+    return RunInfo(
+        path=Path(run_dir),
+        name=str(run.get("name") or Path(run_dir).name),
+        method=str(cfg.get("algo", {}).get("estimator", "unknown")),
+        seed=None if seed is None else int(seed),
+        config=cfg,
+    )
+
+
+def read_metrics(run_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Rows of ``metrics.jsonl`` in file order (:func:`read_jsonl`), with nulls as NaN."""
+    return [{k: (math.nan if v is None else v) for k, v in row.items()}
+            for row in read_jsonl(Path(run_dir) / METRICS_FILE)]
+
+
+def series(rows: list[dict[str, Any]], key: str) -> tuple[list[float], list[float]]:
+    """``(steps, values)`` for rows that have a finite number under ``key``."""
+    steps: list[float] = []
+    values: list[float] = []
+    for row in rows:
+        v = row.get(key)
+        if isinstance(v, int | float) and math.isfinite(v) and "step" in row:
+            steps.append(float(row["step"]))
+            values.append(float(v))
+    return steps, values
+
+
+def checkpoint_dirs(run_dir: str | os.PathLike[str]) -> dict[int, Path]:
+    """Complete checkpoints of a run by step (``checkpoints/step_<N>``; the hidden temp folders
+    of a checkpoint being written are ignored)."""
+    root = Path(run_dir) / CHECKPOINTS_DIR
+    found: dict[int, Path] = {}
+    if root.is_dir():
+        for d in root.iterdir():
+            if d.is_dir() and d.name.startswith("step_") and d.name[5:].isdigit():
+                found[int(d.name[5:])] = d
+    return found
+
+
+def latest_checkpoint(run_dir: str | os.PathLike[str]) -> tuple[int, Path] | None:
+    """``(step, folder)`` of the newest complete checkpoint, or None."""
+    found = checkpoint_dirs(run_dir)
+    if not found:
+        return None
+    step = max(found)
+    return step, found[step]

@@ -1,0 +1,367 @@
+"""Typed training configuration: one dataclass per concern, validated on construction.
+
+Batch quantities are named by their unit (``prompts_per_rollout``, ``samples_per_prompt``).
+Errors name the field (as ``section.field``) and the allowed range. ``TrainConfig.to_dict`` is
+what lands in ``runs/<name>/config.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from lensrl.core import AGGREGATIONS, ESTIMATORS, LENS_ALPHA, LENS_D_FLOOR
+
+
+class ConfigError(ValueError):
+    """A bad configuration value; the message names the field."""
+
+
+def check(ok: bool, name: str, value: Any, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(f"{name} = {value!r} is invalid: must be {allowed}")
+
+
+_check = check  # the former name
+
+# model.dtype / sft.dtype: the compute dtype (lensrl.policy.select_dtype resolves it)
+DTYPES = ("auto", "float32", "bfloat16")
+
+
+@dataclass
+class ModelConfig:
+    """The policy.
+
+    Fields:
+        name: ``tiny`` (a from-scratch Llama with a character tokenizer for the built-in
+            task), ``smollm2`` (SmolLM2-135M-Instruct from the packaged weights) or the path
+            of a local Hugging Face model folder.
+        size: preset for ``tiny`` models: ``nano``, ``tiny`` or ``small`` (see policy.py).
+        init_from: a model folder (e.g. from ``lensrl sft``) to start from instead.
+        dtype: the dtype forward passes compute in: ``auto`` (bf16 where the hardware runs it
+            fast: a GPU, or a CPU with AVX-512 BF16/AMX; else float32), ``float32`` or
+            ``bfloat16``. The weights, gradients and AdamW state are float32 in every case
+            (bf16 runs under autocast; see docs/training.md).
+        device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
+        logprob_micro_batch: rows per forward pass when computing log-probs.
+    """
+
+    name: str = "tiny"
+    size: str = "tiny"
+    init_from: str | None = None
+    dtype: str = "auto"
+    device: str = "auto"
+    logprob_micro_batch: int = 256
+
+    def __post_init__(self) -> None:
+        check(self.dtype in DTYPES, "model.dtype", self.dtype,
+               "auto, float32 or bfloat16")
+        check(self.device in ("auto", "cpu", "cuda"), "model.device", self.device,
+               "auto, cpu or cuda")
+        check(self.logprob_micro_batch >= 1, "model.logprob_micro_batch",
+               self.logprob_micro_batch, ">= 1")
+
+
+@dataclass
+class TaskConfig:
+    """Training and held-out problems.
+
+    Fields:
+        dataset: ``builtin`` (the offline leveled task) or a MATH-style file/folder.
+        eval_dataset: held-out problems for a file dataset (``builtin`` uses its test split).
+        levels: built-in levels to train and evaluate on.
+        train_problems: size of the built-in training pool.
+        eval_problems: size of the held-out set used by periodic evaluation.
+        seed: seed of the built-in task's generator.
+        template: prompt template with ``{problem}``; ``None`` = the tokenizer's chat
+            template, else the plain one (lensrl.data.format_prompt).
+    """
+
+    dataset: str = "builtin"
+    eval_dataset: str | None = None
+    levels: list[int] = field(default_factory=lambda: [1, 2, 3, 4, 5])
+    train_problems: int = 5000
+    eval_problems: int = 200
+    seed: int = 0
+    template: str | None = None
+
+    def __post_init__(self) -> None:
+        check(bool(self.levels) and all(1 <= lv <= 5 for lv in self.levels), "task.levels",
+               self.levels, "a non-empty list of levels 1-5")
+        check(self.train_problems >= 1, "task.train_problems", self.train_problems, ">= 1")
+        check(self.eval_problems >= 0, "task.eval_problems", self.eval_problems, ">= 0")
+
+
+@dataclass
+class RolloutConfig:
+    """Sampling (paper: 16 samples, temperature 1.0, top-p 1.0, 4096 tokens).
+
+    With temperature 1 and top-p 1 the sampler's log-probs are the policy's and are reused as
+    π_old; otherwise π_old is recomputed with a forward pass (see docs/algorithm.md).
+    """
+
+    samples_per_prompt: int = 16
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 4096
+
+    def __post_init__(self) -> None:
+        check(self.samples_per_prompt >= 2, "rollout.samples_per_prompt",
+               self.samples_per_prompt, ">= 2 (a group needs two samples)")
+        check(self.temperature > 0, "rollout.temperature", self.temperature, "> 0")
+        check(0 < self.top_p <= 1, "rollout.top_p", self.top_p, "in (0, 1]")
+        check(self.max_new_tokens >= 1, "rollout.max_new_tokens", self.max_new_tokens, ">= 1")
+
+
+@dataclass
+class AlgoConfig:
+    """Advantages and loss (paper: LENS, α = 0.25, clip 0.2, no KL).
+
+    Fields:
+        estimator: one of lensrl.core.ESTIMATORS.
+        alpha, d_floor, std_ddof, eps: passed to lensrl.core.compute_advantages.
+        prompts_per_rollout: prompts sampled per step (paper: 128).
+        prompts_per_update: prompts per optimizer update (paper: 32, so 4 updates a step).
+        micro_batch: sequences per forward/backward (gradient accumulation); memory only.
+        clip_low, clip_high, aggregation, kl_coef: passed to lensrl.core.policy_loss.
+        dynamic_sampling: DAPO-style: drop zero-variance groups and sample more prompts.
+        max_resample_rounds: extra rollouts allowed per step to fill the batch.
+        skip_zero_advantage: with ``kl_coef = 0``, rows whose advantage is exactly 0 (every
+            sample of an all-right or all-wrong GRPO group, LENS's all-right groups) add exactly
+            nothing to the loss, so the update skips their forward and backward; each trained
+            micro-batch keeps its share of the normaliser of the whole update, so the gradient
+            and the weights are the same as with ``False`` up to float summation order (an
+            update with no trained row still steps AdamW, with zero gradients). What changes
+            is the logged ``clip/*``, ``policy/approx_kl`` and ``policy/ratio_mean``: they are
+            averaged over the trained rows only (``null`` for a step that trained none).
+            ``False`` trains every row (ignored when ``kl_coef > 0``: the KL term has a
+            gradient on every row).
+        share_prompt_prefix: run each prompt of an update through the model once, not once
+            per sample, and let its samples attend to its keys and values (Llama models;
+            others run every row in full). The same gradient up to float summation order,
+            for a fraction of the prompt's cost (lensrl.train.batching.SharedPrefix).
+    """
+
+    estimator: str = "lens"
+    alpha: float = LENS_ALPHA
+    d_floor: float = LENS_D_FLOOR
+    std_ddof: int = 1
+    eps: float = 1e-6
+    prompts_per_rollout: int = 128
+    prompts_per_update: int = 32
+    micro_batch: int = 64
+    clip_low: float = 0.2
+    clip_high: float = 0.2
+    aggregation: str = "seq_mean_token_mean"
+    kl_coef: float = 0.0
+    dynamic_sampling: bool = False
+    max_resample_rounds: int = 3
+    skip_zero_advantage: bool = True
+    share_prompt_prefix: bool = True
+
+    def __post_init__(self) -> None:
+        check(self.estimator in ESTIMATORS, "algo.estimator", self.estimator,
+               "one of " + ", ".join(ESTIMATORS))
+        check(self.aggregation in AGGREGATIONS, "algo.aggregation", self.aggregation,
+               "one of " + ", ".join(AGGREGATIONS))
+        check(self.alpha >= 0, "algo.alpha", self.alpha, ">= 0")
+        check(self.d_floor > 1, "algo.d_floor", self.d_floor, "> 1")
+        check(self.std_ddof in (0, 1), "algo.std_ddof", self.std_ddof, "0 or 1")
+        check(self.eps >= 0, "algo.eps", self.eps, ">= 0")
+        check(self.prompts_per_update >= 1, "algo.prompts_per_update",
+               self.prompts_per_update, ">= 1")
+        check(self.prompts_per_rollout >= self.prompts_per_update
+               and self.prompts_per_rollout % self.prompts_per_update == 0,
+               "algo.prompts_per_rollout", self.prompts_per_rollout,
+               f"a multiple of algo.prompts_per_update ({self.prompts_per_update})")
+        check(self.micro_batch >= 1, "algo.micro_batch", self.micro_batch, ">= 1")
+        check(0 <= self.clip_low < 1, "algo.clip_low", self.clip_low, "in [0, 1)")
+        check(self.clip_high >= 0, "algo.clip_high", self.clip_high, ">= 0")
+        check(self.kl_coef >= 0, "algo.kl_coef", self.kl_coef, ">= 0")
+        check(self.max_resample_rounds >= 0, "algo.max_resample_rounds",
+               self.max_resample_rounds, ">= 0")
+
+
+@dataclass
+class OptimConfig:
+    """AdamW with linear warm-up to a constant rate (paper: 1e-6 for Qwen2.5-3B)."""
+
+    lr: float = 1e-6
+    weight_decay: float = 0.0
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    warmup_updates: int = 0
+    grad_clip: float = 1.0
+    max_bad_updates: int = 5
+
+    def __post_init__(self) -> None:
+        check(self.lr > 0, "optim.lr", self.lr, "> 0")
+        check(self.weight_decay >= 0, "optim.weight_decay", self.weight_decay, ">= 0")
+        check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "optim.betas",
+               self.betas, "two numbers in [0, 1)")
+        check(self.warmup_updates >= 0, "optim.warmup_updates", self.warmup_updates, ">= 0")
+        check(self.grad_clip > 0, "optim.grad_clip", self.grad_clip, "> 0")
+        check(self.max_bad_updates >= 1, "optim.max_bad_updates", self.max_bad_updates, ">= 1")
+
+
+@dataclass
+class RunConfig:
+    """Bookkeeping.
+
+    Fields:
+        name: run name; the folder is ``runs/<name>`` unless ``run_dir`` is set.
+        steps: training steps (one step = one rollout batch and its updates).
+        checkpoint_every / eval_every: in steps; 0 disables (a final checkpoint is kept).
+        eval_samples: samples per held-out problem for periodic evaluation.
+        keep_checkpoints: newest checkpoints kept on disk.
+        log_samples: prompt/completion rows written to samples.jsonl per step.
+        tensorboard: also write TensorBoard events.
+        progress: show a progress bar.
+    """
+
+    name: str = "run"
+    run_dir: str | None = None
+    seed: int = 0
+    steps: int = 100
+    checkpoint_every: int = 0
+    eval_every: int = 0
+    eval_samples: int = 16
+    keep_checkpoints: int = 2
+    log_samples: int = 4
+    tensorboard: bool = False
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        check(bool(self.name) and "/" not in self.name, "run.name", self.name,
+               "a non-empty name without '/'")
+        check(self.steps >= 0, "run.steps", self.steps, ">= 0")
+        for f in ("checkpoint_every", "eval_every", "log_samples"):
+            check(getattr(self, f) >= 0, f"run.{f}", getattr(self, f), ">= 0")
+        check(self.eval_samples >= 1, "run.eval_samples", self.eval_samples, ">= 1")
+        check(self.keep_checkpoints >= 1, "run.keep_checkpoints", self.keep_checkpoints, ">= 1")
+
+    @property
+    def path(self) -> Path:
+        return Path(self.run_dir) if self.run_dir else Path("runs") / self.name
+
+
+@dataclass
+class VerifyConfig:
+    """The answer checker (``lensrl.verify``; when each setting is right: docs/verifier.md §6).
+
+    Fields:
+        strict_train: training rewards read only the last ``\\boxed{}`` (no fallbacks), so the
+            prompt's format is the only place an answer counts; LENS uses no format reward.
+        strict_eval: evaluation (periodic and ``lensrl eval``) reads only the last ``\\boxed{}``
+            too; the default (False) also accepts "The answer is 42", ``#### 42`` and bare answers.
+        timeout: wall-clock seconds allowed to judge one (gold, prediction) pair; past it the
+            worker is killed and the pair is wrong ("timeout"), or cannot be judged if the gold hung.
+    """
+
+    strict_train: bool = True
+    strict_eval: bool = False
+    timeout: float = 5.0
+
+    def __post_init__(self) -> None:
+        for f in ("strict_train", "strict_eval"):
+            _check(isinstance(getattr(self, f), bool), f"verify.{f}", getattr(self, f),
+                   "true or false")
+        _check(isinstance(self.timeout, int | float) and not isinstance(self.timeout, bool)
+               and 0 < self.timeout <= 600, "verify.timeout", self.timeout,
+               "a number of seconds in (0, 600]")
+
+
+SECTIONS: dict[str, type] = {
+    "model": ModelConfig,
+    "task": TaskConfig,
+    "rollout": RolloutConfig,
+    "algo": AlgoConfig,
+    "optim": OptimConfig,
+    "run": RunConfig,
+    "verify": VerifyConfig,
+}
+
+
+@dataclass
+class TrainConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    task: TaskConfig = field(default_factory=TaskConfig)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    algo: AlgoConfig = field(default_factory=AlgoConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+    verify: VerifyConfig = field(default_factory=VerifyConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "config") -> TrainConfig:
+        """Build from nested dicts; unknown sections or keys are errors naming them."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: expected a mapping of sections, got {type(data).__name__}")
+        unknown = set(data) - set(SECTIONS)
+        if unknown:
+            raise ConfigError(
+                f"{source}: unknown section(s) {sorted(unknown)}; known: {sorted(SECTIONS)}"
+            )
+        parts = {}
+        for name, section_cls in SECTIONS.items():
+            values = data.get(name) or {}
+            if not isinstance(values, dict):
+                raise ConfigError(f"{source}: section {name!r} must be a mapping")
+            known = {f.name for f in fields(section_cls)}
+            bad = set(values) - known
+            if bad:
+                raise ConfigError(
+                    f"{source}: unknown key(s) {', '.join(f'{name}.{k}' for k in sorted(bad))}; "
+                    f"{name} has {', '.join(sorted(known))}"
+                )
+            try:
+                parts[name] = section_cls(**values)
+            except TypeError as exc:
+                raise ConfigError(f"{source}: section {name!r}: {exc}") from exc
+        return cls(**parts)
+
+
+def _coerce(raw: str, current: Any, key: str) -> Any:
+    """Parse a ``--set`` value as the type of the field's current value."""
+    if raw.lower() in ("none", "null") and (current is None or isinstance(current, str)):
+        return None
+    try:
+        if isinstance(current, bool):
+            if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError
+            return raw.lower() in ("true", "1", "yes")
+        if isinstance(current, int):
+            return int(raw)
+        if isinstance(current, float):
+            return float(raw)
+        if isinstance(current, list):
+            value = json.loads(raw)
+            if not isinstance(value, list):
+                raise ValueError
+            return value
+    except ValueError:
+        kind = type(current).__name__
+        raise ConfigError(f"--set {key}={raw}: expected a {kind}") from None
+    return raw
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``section.key=value`` strings to a config dict (values typed like the defaults)."""
+    defaults = TrainConfig().to_dict()
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        section, dot, name = key.partition(".")
+        if not sep or not dot:
+            raise ConfigError(f"--set {item!r}: expected section.key=value, e.g. algo.alpha=0.5")
+        if section not in defaults or name not in defaults[section]:
+            raise ConfigError(f"--set {item!r}: unknown key {key!r}")
+        current = data.get(section, {}).get(name, defaults[section][name])
+        if current is None:
+            current = defaults[section][name]
+        data.setdefault(section, {})[name] = _coerce(raw, current, key)
+    return data

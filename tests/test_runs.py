@@ -1,0 +1,65 @@
+"""The run-folder format (lensrl.runs): one JSONL rule for every reader, config.json, and the
+checkpoint listing."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from lensrl.runs import (
+    RunLog,
+    checkpoint_dirs,
+    latest_checkpoint,
+    read_config,
+    read_jsonl,
+    read_metrics,
+    truncate_after_step,
+    write_config,
+)
+
+
+def test_one_jsonl_rule_torn_last_line_dropped_bad_middle_line_named(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"step": 1, "x": 0.5}\n\n{"step": 2, "x": null}\n{"step": 3, "x"')
+    assert [r["step"] for r in read_jsonl(path)] == [1, 2]  # blank skipped, torn tail dropped
+    rows = read_metrics(tmp_path)
+    assert rows[0]["x"] == 0.5 and math.isnan(rows[1]["x"])  # null reads back as NaN
+    path.write_text('{"step": 1}\nnot json\n{"step": 3}\n')
+    with pytest.raises(ValueError, match=r"metrics.jsonl: line 2 is not valid JSON"):
+        read_metrics(tmp_path)  # the readers of eval and report see the same error as resume
+    assert read_jsonl(tmp_path / "missing.jsonl") == []
+
+
+def test_runlog_writes_what_the_readers_read_and_truncate_keeps_earlier_steps(tmp_path):
+    log = RunLog(tmp_path)
+    for step in (1, 2, 3):
+        log.metrics(step, {"reward/mean": step / 10, "bad": math.inf})
+    log.close()
+    rows = read_metrics(tmp_path)
+    assert [r["reward/mean"] for r in rows] == [0.1, 0.2, 0.3]
+    assert all(math.isnan(r["bad"]) for r in rows)  # inf is written as null
+    truncate_after_step(tmp_path / "metrics.jsonl", 2)
+    assert [r["step"] for r in read_metrics(tmp_path)] == [1, 2]
+
+
+def test_config_round_trip_and_errors_name_the_file(tmp_path):
+    write_config(tmp_path, {"run": {"seed": 3}})
+    assert read_config(tmp_path) == {"run": {"seed": 3}}
+    with pytest.raises(FileNotFoundError, match="is .* a run folder"):
+        read_config(tmp_path / "nope")
+    (tmp_path / "config.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="config.json: expected a JSON object"):
+        read_config(tmp_path)
+    (tmp_path / "config.json").write_text("{")
+    with pytest.raises(ValueError, match="config.json: not valid JSON"):
+        read_config(tmp_path)
+
+
+def test_checkpoints_listed_by_step_without_temp_folders(tmp_path):
+    assert latest_checkpoint(tmp_path) is None
+    for name in ("step_2", "step_10", ".tmp_step_12_abc", "step_x"):
+        (tmp_path / "checkpoints" / name).mkdir(parents=True)
+    assert sorted(checkpoint_dirs(tmp_path)) == [2, 10]
+    assert latest_checkpoint(tmp_path) == (10, tmp_path / "checkpoints" / "step_10")
