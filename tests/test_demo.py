@@ -7,7 +7,7 @@ import json
 from lensrl.demo import ESTIMATORS, demo
 
 TOY = ["task.train_problems=40", "task.eval_problems=4", "rollout.samples_per_prompt=2",
-       "rollout.max_new_tokens=8", "algo.prompts_per_rollout=2", "algo.prompts_per_update=2",
+       "rollout.max_new_tokens=8", "batch.prompts_per_step=2", "batch.prompts_per_update=2",
        "run.eval_every=2", "run.eval_samples=2", "model.dtype=float32"]
 
 

@@ -37,7 +37,7 @@ def demo(out: Path, *, warmup_steps: int, rl_steps: int | None, overrides: list[
     task = base.get("task", {})
     t = time.perf_counter()
     warm_dir = out / "warmup"
-    sft(SFTConfig(size=base["model"]["size"], steps=warmup_steps, levels=task.get("levels", [1, 2, 3, 4, 5]),
+    sft(SFTConfig(size=base["model"]["name"], steps=warmup_steps, levels=task.get("levels", [1, 2, 3, 4, 5]),
                   template=task.get("template"), task_seed=task.get("seed", 0)), warm_dir)
     timings = {"warmup_s": time.perf_counter() - t}
     runs = []

@@ -60,7 +60,7 @@ def build_tiny(size: str, alphabet: str, *, seed: int = 0, **config: Any) -> tup
     from transformers import LlamaConfig, LlamaForCausalLM
 
     if size not in TINY_PRESETS:
-        raise ValueError(f"model.size must be one of {', '.join(TINY_PRESETS)}; got {size!r}")
+        raise ValueError(f"model.name must be a path, smollm2, or one of {', '.join(TINY_PRESETS)}; got {size!r}")
     tokenizer = build_char_tokenizer(alphabet)
     fields = dict(
         vocab_size=len(tokenizer),

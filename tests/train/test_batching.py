@@ -64,12 +64,15 @@ def test_plan_edge_cases():
 
 # --- the values ------------------------------------------------------------------------------
 
-def _config(tmp_path: Path, **algo) -> TrainConfig:
+def _config(tmp_path: Path, micro_batch: int | None = None, **algo) -> TrainConfig:
     data = load_preset("smoke")
     data["model"] = {**data["model"], "dtype": "float32"}  # an exactness test: pinned to fp32
     # prompts of different lengths, so rows are left-padded by different amounts
     data["task"] = {**data["task"], "levels": [1, 2, 3], "template": "{problem}"}
-    data["algo"] = {**data["algo"], "prompts_per_update": 4, **algo}  # one update: one gradient
+    data["batch"] = {**data["batch"], "prompts_per_update": 4}  # one update: one gradient
+    if micro_batch is not None:
+        data["batch"]["rows_per_micro_batch"] = micro_batch
+    data["algo"] = {**data["algo"], **algo}
     data["optim"] = {**data["optim"], "grad_clip": 1e9}
     data["run"] = {**data["run"], "run_dir": str(tmp_path / "run"), "steps": 1}
     return TrainConfig.from_dict(data)
@@ -100,7 +103,7 @@ def _reference_grads(s, cfg, batch):
     model = s.model
     model.zero_grad(set_to_none=True)
     total = [torch.zeros_like(p) for p in model.parameters()]
-    per = a.prompts_per_update * G
+    per = cfg.batch.prompts_per_update * G
     for start in range(0, len(batch.correct), per):
         rows = torch.arange(start, start + per)
         lp = token_logprobs(model, ro.input_ids[rows], ro.attention_mask[rows],

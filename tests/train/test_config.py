@@ -14,7 +14,8 @@ from lensrl.train.presets import load_config_file, load_preset, preset_names
         ("algo", "estimator", "ppo", "algo.estimator"),
         ("algo", "alpha", -1.0, "algo.alpha"),
         ("algo", "d_floor", 1.0, "algo.d_floor"),
-        ("algo", "prompts_per_rollout", 3, "multiple of algo.prompts_per_update"),
+        ("batch", "prompts_per_step", 3, "multiple of batch.prompts_per_update"),
+        ("batch", "rows_per_micro_batch", 0, "batch.rows_per_micro_batch"),
         ("algo", "aggregation", "sum", "algo.aggregation"),
         ("rollout", "samples_per_prompt", 1, "rollout.samples_per_prompt"),
         ("rollout", "top_p", 0.0, "rollout.top_p"),
@@ -33,7 +34,7 @@ def test_bad_values_name_the_field(section, field, value, needle):
 def test_defaults_are_the_paper_recipe():
     cfg = TrainConfig()
     assert cfg.rollout.samples_per_prompt == 16
-    assert (cfg.algo.prompts_per_rollout, cfg.algo.prompts_per_update) == (128, 32)
+    assert (cfg.batch.prompts_per_step, cfg.batch.prompts_per_update) == (128, 32)
     assert (cfg.algo.clip_low, cfg.algo.clip_high, cfg.algo.kl_coef) == (0.2, 0.2, 0.0)
     assert (cfg.rollout.temperature, cfg.rollout.top_p) == (1.0, 1.0)
     assert (cfg.algo.estimator, cfg.algo.alpha) == ("lens", 0.25)
@@ -82,3 +83,49 @@ def test_algo_config_accepts_every_core_estimator():
 
     for name in ESTIMATORS:
         AlgoConfig(estimator=name)
+
+
+# --- 0.1's names (issue 16) -------------------------------------------------------------------
+
+OLD = {"model": {"name": "tiny", "size": "nano", "logprob_micro_batch": 8},
+       "algo": {"prompts_per_rollout": 4, "prompts_per_update": 2, "micro_batch": 3}}
+
+
+def test_old_keys_load_under_their_new_names_with_a_warning():
+    with pytest.warns(DeprecationWarning, match=r"algo\.micro_batch is now batch\.rows_per_micro"):
+        cfg = TrainConfig.from_dict(OLD, source="old.yaml")
+    assert cfg.model.name == "nano"  # model: {name: tiny, size: S} is model: {name: S}
+    assert (cfg.batch.prompts_per_step, cfg.batch.prompts_per_update) == (4, 2)
+    assert (cfg.batch.rows_per_micro_batch, cfg.batch.rows_per_logprob_pass) == (3, 8)
+    # a saved config.json of 0.1 resolves to the same config as its 0.2 spelling
+    new = {"model": {"name": "nano"}, "batch": {"prompts_per_step": 4, "prompts_per_update": 2,
+           "rows_per_micro_batch": 3, "rows_per_logprob_pass": 8}}
+    assert cfg == TrainConfig.from_dict(new)
+
+
+def test_old_key_beside_a_different_new_one_is_an_error_naming_both():
+    data = {"algo": {"micro_batch": 3}, "batch": {"rows_per_micro_batch": 5}}
+    want = r"run\.yaml: algo\.micro_batch.*batch\.rows_per_micro_batch = 5"
+    with pytest.raises(ConfigError, match=want):
+        TrainConfig.from_dict(data, source="run.yaml")
+
+
+def test_set_with_an_old_key_sets_the_new_one():
+    with pytest.warns(DeprecationWarning, match="--set algo.micro_batch is now"):
+        data = apply_overrides({"algo": {"micro_batch": 9}},
+                               ["algo.micro_batch=7", "model.size=small"])
+    cfg = TrainConfig.from_dict(data)
+    assert cfg.batch.rows_per_micro_batch == 7 and cfg.model.name == "small"
+
+
+def test_presets_use_only_current_names_and_tiny_models_match_the_policy_presets():
+    import warnings
+
+    from lensrl.policy import TINY_PRESETS
+    from lensrl.train.config import TINY_MODELS
+
+    for name in preset_names():
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", DeprecationWarning)
+            TrainConfig.from_dict(load_preset(name), source=name)
+    assert set(TINY_MODELS) == set(TINY_PRESETS)

@@ -23,10 +23,12 @@ from lensrl.train.trainer import ScoredBatch, collect, score, update
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def _config(tmp_path: Path, **algo) -> TrainConfig:
+def _config(tmp_path: Path, micro_batch: int | None = None, **algo) -> TrainConfig:
     data = load_preset("smoke")
     data["model"] = {**data["model"], "dtype": "float32"}  # an exactness test: pinned to fp32
     data["algo"] = {**data["algo"], "estimator": "grpo", **algo}
+    if micro_batch is not None:
+        data["batch"] = {**data["batch"], "rows_per_micro_batch": micro_batch}
     data["run"] = {**data["run"], "run_dir": str(tmp_path / "run"), "steps": 1}
     return TrainConfig.from_dict(data)
 

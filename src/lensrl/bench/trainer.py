@@ -84,13 +84,12 @@ def train_config(run_dir: str, *, estimator: str, prompts: int, group_size: int,
 
     n = prompts * group_size
     return TrainConfig.from_dict({
-        "model": {"name": "tiny", "size": "nano", "dtype": dtype, "device": "cpu",
-                  "logprob_micro_batch": n},
+        "model": {"name": "nano", "dtype": dtype, "device": "cpu"},
         "task": {"train_problems": 200, "eval_problems": 0, "template": template_text(template)},
         "rollout": {"samples_per_prompt": group_size, "max_new_tokens": max_new_tokens},
-        "algo": {"estimator": estimator, "prompts_per_rollout": prompts,
-                 "prompts_per_update": prompts, "micro_batch": n,
-                 "skip_zero_advantage": skip_zero_advantage},
+        "batch": {"prompts_per_step": prompts, "prompts_per_update": prompts,
+                  "rows_per_micro_batch": n, "rows_per_logprob_pass": n},
+        "algo": {"estimator": estimator, "skip_zero_advantage": skip_zero_advantage},
         "optim": {"lr": 1e-6},
         "run": {"run_dir": run_dir, "steps": 1, "progress": False, "log_samples": 0},
     })
@@ -99,7 +98,7 @@ def train_config(run_dir: str, *, estimator: str, prompts: int, group_size: int,
 def trainer_setup(cfg: Any, model_name: str, *, fixed_prompts: bool = False) -> Any:
     """``build_state(cfg)`` with the bench's model (same seed, hence same weights, each time).
 
-    ``fixed_prompts``: every step uses the same ``prompts_per_rollout`` problems, as the TRL
+    ``fixed_prompts``: every step uses the same ``batch.prompts_per_step`` problems, as the TRL
     comparison does."""
     from lensrl.data import ProblemSampler
     from lensrl.train.state import build_state, make_optimizer
@@ -111,7 +110,7 @@ def trainer_setup(cfg: Any, model_name: str, *, fixed_prompts: bool = False) -> 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda u: 1.0)
     sampler = s.sampler
     if fixed_prompts:
-        sampler = ProblemSampler(s.sampler.take(cfg.algo.prompts_per_rollout), cfg.run.seed)
+        sampler = ProblemSampler(s.sampler.take(cfg.batch.prompts_per_step), cfg.run.seed)
     return dataclasses.replace(s, model=model, tokenizer=tokenizer, optimizer=optimizer,
                                scheduler=scheduler, sampler=sampler)
 

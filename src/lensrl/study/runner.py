@@ -320,7 +320,7 @@ def format_plan(cfg: StudyConfig) -> str:
     states = [run_state(r.run_dir, steps) for r in planned]
     base = cfg.base_train()
     g = base.get("rollout", {}).get("samples_per_prompt")
-    prompts = base.get("algo", {}).get("prompts_per_rollout")
+    prompts = base.get("batch", {}).get("prompts_per_step")
     warm = "done" if (cfg.warmup_dir / "sft.json").is_file() else "to do"
     lines = [
         f"study {cfg.source} -> runs in {cfg.out_dir}, results in {cfg.results}",

@@ -343,7 +343,7 @@ def _setting(cfg: StudyConfig, base: dict[str, Any], steps: int,
     from dataclasses import asdict
 
     g = int(base.get("rollout", {}).get("samples_per_prompt", 16))
-    prompts = int(base.get("algo", {}).get("prompts_per_rollout", 128))
+    prompts = int(base.get("batch", {}).get("prompts_per_step", 128))
     start = [v for runs in finished.values() for d in runs.values()
              if (v := metric_mean(d, "groups/frac_negative", first_only=True)) is not None]
     warm = cfg.warmup_dir / "sft.json"

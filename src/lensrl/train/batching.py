@@ -55,7 +55,7 @@ def plan_micro_batches(
     Args:
         rows: ``(R,)`` indices of the rows to train.
         prompt_len, completion_len: ``(N,)`` real (unpadded) lengths of every rollout row.
-        max_rows: the largest micro-batch (``algo.micro_batch``).
+        max_rows: the largest micro-batch (``batch.rows_per_micro_batch``).
         call_cost: the cost of one more micro-batch, in padded positions
             (default :data:`CALL_COST_POSITIONS`).
 

@@ -1,7 +1,7 @@
 """Typed training configuration: one dataclass per concern, validated on construction.
 
-Batch quantities are named by their unit (``prompts_per_rollout``, ``samples_per_prompt``).
-Errors name the field (as ``section.field``) and the allowed range. ``TrainConfig.to_dict`` is
+Batch quantities live in one section, ``batch``, each named by its unit (prompts or rows).
+Keys renamed in 0.2 still load, with a DeprecationWarning (:data:`RENAMED`). Errors name the field (as ``section.field``) and the allowed range. ``TrainConfig.to_dict`` is
 what lands in ``runs/<name>/config.json``.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -31,38 +32,69 @@ _check = check  # the former name
 DTYPES = ("auto", "float32", "bfloat16")
 
 
+# The from-scratch Llama presets of lensrl.policy.TINY_PRESETS (a test keeps the two in step).
+TINY_MODELS = ("nano", "tiny", "small", "medium")
+
+
 @dataclass
 class ModelConfig:
     """The policy.
 
     Fields:
-        name: ``tiny`` (a from-scratch Llama with a character tokenizer for the built-in
-            task), ``smollm2`` (SmolLM2-135M-Instruct from the packaged weights) or the path
-            of a local Hugging Face model folder.
-        size: preset for ``tiny`` models: ``nano``, ``tiny`` or ``small`` (see policy.py).
+        name: a from-scratch Llama with a character tokenizer for the built-in task, by size
+            (``nano``, ``tiny``, ``small``, ``medium``: lensrl.policy.TINY_PRESETS),
+            ``smollm2`` (SmolLM2-135M-Instruct from the packaged weights) or the path of a
+            local Hugging Face model folder.
         init_from: a model folder (e.g. from ``lensrl sft``) to start from instead.
         dtype: the dtype forward passes compute in: ``auto`` (bf16 where the hardware runs it
             fast: a GPU, or a CPU with AVX-512 BF16/AMX; else float32), ``float32`` or
             ``bfloat16``. The weights, gradients and AdamW state are float32 in every case
             (bf16 runs under autocast; see docs/training.md).
         device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
-        logprob_micro_batch: rows per forward pass when computing log-probs.
     """
 
     name: str = "tiny"
-    size: str = "tiny"
     init_from: str | None = None
     dtype: str = "auto"
     device: str = "auto"
-    logprob_micro_batch: int = 256
 
     def __post_init__(self) -> None:
         check(self.dtype in DTYPES, "model.dtype", self.dtype,
                "auto, float32 or bfloat16")
         check(self.device in ("auto", "cpu", "cuda"), "model.device", self.device,
                "auto, cpu or cuda")
-        check(self.logprob_micro_batch >= 1, "model.logprob_micro_batch",
-               self.logprob_micro_batch, ">= 1")
+
+
+@dataclass
+class BatchConfig:
+    """How much work a step does and how it is cut, each setting named by its unit.
+
+    Fields:
+        prompts_per_step: prompts rolled out per step (paper: 128), each with
+            ``rollout.samples_per_prompt`` samples.
+        prompts_per_update: prompts per optimizer update (paper: 32, so 4 updates a step).
+        rows_per_micro_batch: sequences per forward/backward of an update (gradient
+            accumulation); memory only, the gradient is the same.
+        rows_per_logprob_pass: sequences per no-grad forward when π_old is recomputed
+            (temperature or top-p other than 1); memory only.
+    """
+
+    prompts_per_step: int = 128
+    prompts_per_update: int = 32
+    rows_per_micro_batch: int = 64
+    rows_per_logprob_pass: int = 256
+
+    def __post_init__(self) -> None:
+        check(self.prompts_per_update >= 1, "batch.prompts_per_update",
+               self.prompts_per_update, ">= 1")
+        check(self.prompts_per_step >= self.prompts_per_update
+               and self.prompts_per_step % self.prompts_per_update == 0,
+               "batch.prompts_per_step", self.prompts_per_step,
+               f"a multiple of batch.prompts_per_update ({self.prompts_per_update})")
+        check(self.rows_per_micro_batch >= 1, "batch.rows_per_micro_batch",
+               self.rows_per_micro_batch, ">= 1")
+        check(self.rows_per_logprob_pass >= 1, "batch.rows_per_logprob_pass",
+               self.rows_per_logprob_pass, ">= 1")
 
 
 @dataclass
@@ -123,9 +155,6 @@ class AlgoConfig:
     Fields:
         estimator: one of lensrl.core.ESTIMATORS.
         alpha, d_floor, std_ddof, eps: passed to lensrl.core.compute_advantages.
-        prompts_per_rollout: prompts sampled per step (paper: 128).
-        prompts_per_update: prompts per optimizer update (paper: 32, so 4 updates a step).
-        micro_batch: sequences per forward/backward (gradient accumulation); memory only.
         clip_low, clip_high, aggregation, kl_coef: passed to lensrl.core.policy_loss.
         dynamic_sampling: DAPO-style: drop zero-variance groups and sample more prompts.
         max_resample_rounds: extra rollouts allowed per step to fill the batch.
@@ -150,9 +179,6 @@ class AlgoConfig:
     d_floor: float = LENS_D_FLOOR
     std_ddof: int = 1
     eps: float = 1e-6
-    prompts_per_rollout: int = 128
-    prompts_per_update: int = 32
-    micro_batch: int = 64
     clip_low: float = 0.2
     clip_high: float = 0.2
     aggregation: str = "seq_mean_token_mean"
@@ -171,13 +197,6 @@ class AlgoConfig:
         check(self.d_floor > 1, "algo.d_floor", self.d_floor, "> 1")
         check(self.std_ddof in (0, 1), "algo.std_ddof", self.std_ddof, "0 or 1")
         check(self.eps >= 0, "algo.eps", self.eps, ">= 0")
-        check(self.prompts_per_update >= 1, "algo.prompts_per_update",
-               self.prompts_per_update, ">= 1")
-        check(self.prompts_per_rollout >= self.prompts_per_update
-               and self.prompts_per_rollout % self.prompts_per_update == 0,
-               "algo.prompts_per_rollout", self.prompts_per_rollout,
-               f"a multiple of algo.prompts_per_update ({self.prompts_per_update})")
-        check(self.micro_batch >= 1, "algo.micro_batch", self.micro_batch, ">= 1")
         check(0 <= self.clip_low < 1, "algo.clip_low", self.clip_low, "in [0, 1)")
         check(self.clip_high >= 0, "algo.clip_high", self.clip_high, ">= 0")
         check(self.kl_coef >= 0, "algo.kl_coef", self.kl_coef, ">= 0")
@@ -277,6 +296,7 @@ SECTIONS: dict[str, type] = {
     "model": ModelConfig,
     "task": TaskConfig,
     "rollout": RolloutConfig,
+    "batch": BatchConfig,
     "algo": AlgoConfig,
     "optim": OptimConfig,
     "run": RunConfig,
@@ -289,6 +309,7 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     task: TaskConfig = field(default_factory=TaskConfig)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    batch: BatchConfig = field(default_factory=BatchConfig)
     algo: AlgoConfig = field(default_factory=AlgoConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     run: RunConfig = field(default_factory=RunConfig)
@@ -299,9 +320,11 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "config") -> TrainConfig:
-        """Build from nested dicts; unknown sections or keys are errors naming them."""
+        """Build from nested dicts; unknown sections or keys are errors naming them. Keys of
+        0.1 (:data:`RENAMED`, ``model.size``) are read under their new names, with a warning."""
         if not isinstance(data, dict):
             raise ConfigError(f"{source}: expected a mapping of sections, got {type(data).__name__}")
+        data = migrate(data, source)
         unknown = set(data) - set(SECTIONS)
         if unknown:
             raise ConfigError(
@@ -324,6 +347,45 @@ class TrainConfig:
             except TypeError as exc:
                 raise ConfigError(f"{source}: section {name!r}: {exc}") from exc
         return cls(**parts)
+
+
+# Keys renamed in 0.2 (issue 16: batch settings in one section, named by their unit).
+RENAMED: dict[tuple[str, str], tuple[str, str]] = {
+    ("algo", "prompts_per_rollout"): ("batch", "prompts_per_step"),
+    ("algo", "prompts_per_update"): ("batch", "prompts_per_update"),
+    ("algo", "micro_batch"): ("batch", "rows_per_micro_batch"),
+    ("model", "logprob_micro_batch"): ("batch", "rows_per_logprob_pass"),
+}
+
+
+def migrate(data: dict[str, Any], source: str = "config") -> dict[str, Any]:
+    """A copy of ``data`` with 0.1's keys under their 0.2 names: :data:`RENAMED`, and
+    ``model: {name: tiny, size: S}`` as ``model: {name: S}`` (a non-tiny model ignored
+    ``size``). Saved ``config.json`` files of older runs load this way too. Warns once per key;
+    an old key beside its new one with another value is an error."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    for (sec, key), (new_sec, new_key) in RENAMED.items():
+        section = out.get(sec)
+        if not isinstance(section, dict) or key not in section:
+            continue
+        value = section.pop(key)
+        target = out.setdefault(new_sec, {})
+        if isinstance(target, dict):
+            if new_key in target and target[new_key] != value:
+                raise ConfigError(f"{source}: {sec}.{key} (the old name of {new_sec}.{new_key}) "
+                                  f"= {value!r} contradicts {new_sec}.{new_key} = "
+                                  f"{target[new_key]!r}; keep only {new_sec}.{new_key}")
+            target.setdefault(new_key, value)
+        warnings.warn(f"{source}: {sec}.{key} is now {new_sec}.{new_key}", DeprecationWarning,
+                      stacklevel=3)
+    model = out.get("model")
+    if isinstance(model, dict) and "size" in model:
+        size = model.pop("size")
+        if model.get("name", "tiny") == "tiny":
+            model["name"] = size
+        warnings.warn(f"{source}: model.size is gone; name the tiny model by its size "
+                      f"(model.name: {size})", DeprecationWarning, stacklevel=3)
+    return out
 
 
 def _coerce(raw: str, current: Any, key: str) -> Any:
@@ -353,11 +415,17 @@ def _coerce(raw: str, current: Any, key: str) -> Any:
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Apply ``section.key=value`` strings to a config dict (values typed like the defaults)."""
     defaults = TrainConfig().to_dict()
+    data = migrate(data)  # old keys first, so that an override of the new name wins
     for item in overrides:
         key, sep, raw = item.partition("=")
         section, dot, name = key.partition(".")
         if not sep or not dot:
             raise ConfigError(f"--set {item!r}: expected section.key=value, e.g. algo.alpha=0.5")
+        if (section, name) in RENAMED or (section, name) == ("model", "size"):
+            new_section, new_name = RENAMED.get((section, name), ("model", "name"))
+            warnings.warn(f"--set {key} is now {new_section}.{new_name}", DeprecationWarning,
+                          stacklevel=2)
+            section, name, key = new_section, new_name, f"{new_section}.{new_name}"
         if section not in defaults or name not in defaults[section]:
             raise ConfigError(f"--set {item!r}: unknown key {key!r}")
         current = data.get(section, {}).get(name, defaults[section][name])

@@ -44,7 +44,14 @@ from lensrl.runs import (
     truncate_after_step,
     write_config,
 )
-from lensrl.train.config import ConfigError, ModelConfig, OptimConfig, TaskConfig, TrainConfig
+from lensrl.train.config import (
+    TINY_MODELS,
+    ConfigError,
+    ModelConfig,
+    OptimConfig,
+    TaskConfig,
+    TrainConfig,
+)
 
 log = logging.getLogger("lensrl.train")
 
@@ -96,8 +103,8 @@ def load_model(cfg: ModelConfig, seed: int) -> tuple[Any, Any]:
 
     if cfg.init_from:
         return load_pretrained(cfg.init_from)
-    if cfg.name == "tiny":
-        return build_tiny(cfg.size, ALPHABET, seed=seed)
+    if cfg.name in TINY_MODELS:
+        return build_tiny(cfg.name, ALPHABET, seed=seed)
     if cfg.name == "smollm2":
         return load_smollm2()
     return load_pretrained(cfg.name)

@@ -1,8 +1,8 @@
 """The single-process trainer: ``train(cfg)`` and the ``lensrl train`` command.
 
-One step = one rollout batch of ``prompts_per_rollout`` prompts × ``samples_per_prompt``
+One step = one rollout batch of ``batch.prompts_per_step`` prompts × ``samples_per_prompt``
 samples, scored once with :func:`lensrl.core.compute_advantages`, then split into updates of
-``prompts_per_update`` prompts (the paper: 128-prompt rollouts, 4 updates of 32).
+``batch.prompts_per_update`` prompts (the paper: 128-prompt rollouts, 4 updates of 32).
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ def _loop(state: RunState, cfg: TrainConfig, run_dir: Path, start: int, stop: St
 
 
 def collect(state: RunState, cfg: TrainConfig) -> tuple[Collected, dict[str, float]]:
-    """Roll out ``prompts_per_rollout`` prompts and verify them; with dynamic sampling keep
+    """Roll out ``batch.prompts_per_step`` prompts and verify them; with dynamic sampling keep
     only mixed groups and roll out more prompts, up to ``max_resample_rounds`` extra times."""
     G = cfg.rollout.samples_per_prompt
     times = {"time/rollout_s": 0.0, "time/verify_s": 0.0}
@@ -143,7 +143,7 @@ def collect(state: RunState, cfg: TrainConfig) -> tuple[Collected, dict[str, flo
     n_kept = n_seen = 0
     rounds = 1 + (cfg.algo.max_resample_rounds if cfg.algo.dynamic_sampling else 0)
     for _ in range(rounds):
-        problems = state.sampler.take(cfg.algo.prompts_per_rollout - n_kept)
+        problems = state.sampler.take(cfg.batch.prompts_per_step - n_kept)
         t = time.perf_counter()
         with state.autocast():
             ro = generate(
@@ -173,7 +173,7 @@ def collect(state: RunState, cfg: TrainConfig) -> tuple[Collected, dict[str, flo
             problems = [p for p, k in zip(problems, keep.tolist()) if k]
         kept.append((ro, problems, correct))
         n_kept += len(problems)
-        if n_kept >= cfg.algo.prompts_per_rollout:
+        if n_kept >= cfg.batch.prompts_per_step:
             break
     if n_kept == 0:  # no mixed group at all: train on the last round rather than nothing
         kept = [(ro_all, problems_all, correct_all)]
@@ -199,7 +199,7 @@ def score(state: RunState, cfg: TrainConfig, batch: Collected) -> ScoredBatch:
                 ro.input_ids,
                 ro.attention_mask,
                 ro.completion_ids.shape[1],
-                micro_batch=cfg.model.logprob_micro_batch,
+                micro_batch=cfg.batch.rows_per_logprob_pass,
                 temperature=cfg.rollout.temperature,
             )
         old = old * ro.completion_mask
@@ -223,8 +223,8 @@ def update(
     state: RunState, cfg: TrainConfig, batch: ScoredBatch, bad_updates: int, *,
     call_cost: int | None = None,
 ) -> tuple[dict[str, float], int]:
-    """Optimizer updates over mini-batches of ``prompts_per_update`` groups, with gradient
-    accumulation over ``micro_batch`` rows (:func:`_accumulate`). A non-finite loss or gradient
+    """Optimizer updates over mini-batches of ``batch.prompts_per_update`` groups, with gradient
+    accumulation over ``batch.rows_per_micro_batch`` rows (:func:`_accumulate`). A non-finite loss or gradient
     skips the update without touching the weights; ``optim.max_bad_updates`` in a row stop the
     run.
 
@@ -236,7 +236,7 @@ def update(
     of one forward call (:func:`lensrl.train.batching.plan_micro_batches`; benchmarks vary it)."""
     a, G = cfg.algo, cfg.rollout.samples_per_prompt
     n_rows = batch.correct.shape[0]
-    rows_per_update = a.prompts_per_update * G
+    rows_per_update = cfg.batch.prompts_per_update * G
     skip_zero = a.skip_zero_advantage and a.kl_coef == 0 and state.ref_model is None
     adv_rows = batch.advantages if batch.advantages.dim() == 1 else batch.advantages.abs().amax(-1)
     totals: dict[str, list[float]] = {}
@@ -303,7 +303,7 @@ def _accumulate(
             shared = SharedPrefix(state.model, ro.prompt_ids[groups * G], ro.prompt_mask[groups * G],
                                   groups)
     plan = plan_micro_batches(trained, ro.prompt_mask.sum(-1), ro.completion_mask.sum(-1),
-                              a.micro_batch, call_cost=call_cost)
+                              cfg.batch.rows_per_micro_batch, call_cost=call_cost)
     for mb in plan:
         ids, mask = trim(ro.input_ids, mb, prompt_len), trim(ro.attention_mask, mb, prompt_len)
         with state.autocast():  # forward only: backward runs outside autocast, as torch advises
