@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from lensrl.runs import atomic_write_text
+from lensrl.runs import CONFIG_FILE, atomic_write_text
 from lensrl.study.config import StudyConfig, arm_train_config
 from lensrl.train.config import ConfigError
 
@@ -78,7 +78,7 @@ def run_state(run_dir: Path, steps: int) -> str:
         return "done"
     if _last_checkpoint(run_dir) == steps:
         return "trained"
-    return "partial" if (run_dir / "config.json").is_file() else "todo"
+    return "partial" if (run_dir / CONFIG_FILE).is_file() else "todo"
 
 
 def warmup_sft_config(cfg: StudyConfig) -> Any:

@@ -38,6 +38,7 @@ from lensrl.policy import (
 from lensrl.runs import (
     CONFIG_FILE,
     METRICS_FILE,
+    SAMPLES_FILE,
     checkpoint_dirs,
     latest_checkpoint,
     read_config,
@@ -263,7 +264,7 @@ def restore_state(state: RunState, run_dir: Path) -> int:
     found = latest_checkpoint(run_dir)
     if found is None:
         log.warning("--resume: no checkpoint in %s, starting from step 0", run_dir)
-        for name in ("metrics.jsonl", "samples.jsonl"):
+        for name in (METRICS_FILE, SAMPLES_FILE):
             truncate_after_step(run_dir / name, -1)
         return 0
     step, path = found
@@ -277,7 +278,7 @@ def restore_state(state: RunState, run_dir: Path) -> int:
     state.scheduler.load_state_dict(saved["scheduler"])
     set_rng_state(saved["rng"], state.generator, state.py_random)
     state.sampler.load_state_dict(saved["data"])
-    for name in ("metrics.jsonl", "samples.jsonl"):
+    for name in (METRICS_FILE, SAMPLES_FILE):
         truncate_after_step(run_dir / name, step)
     log.info("resumed %s from step %d", run_dir, step)
     return step
