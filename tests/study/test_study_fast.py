@@ -134,6 +134,12 @@ def test_summary_of_no_effect_is_not_significant_and_states_the_mde(micro_config
     assert lo < 0 < hi
     mde = s["mde"]["all:4"]
     assert mde["mde"] > abs(e["diff"]) and math.isfinite(mde["sd_diff"])
+    # every cell states its own MDE (the primary's, for the primary cell) and a TOST
+    cell = s["paired"]["lens_vs_grpo"]["overall"]["pass@4"]
+    assert cell["mde_seed_t"] == pytest.approx(mde["mde"])
+    assert cell["tost"]["margin"] == cfg.stats.tost_margin and 0 <= cell["tost"]["p"] <= 1
+    level = s["paired"]["lens_vs_grpo"]["by_level"]["level_5"]["pass@1"]
+    assert level["mde_seed_t"] > 0 and level["tost"]["p"] is not None
     assert s["complete"] is True and [r.arm for r in plan_runs(cfg)][:2] == ["grpo", "lens"]
 
 

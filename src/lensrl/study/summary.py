@@ -18,7 +18,9 @@ Shape (pass@k as fractions; ``ci95`` is ``[lo, hi]`` or null where there is a si
      "cost": {arm: {"runs", "train_s", "eval_s", "total_s"}, "warmup_s": ...}}
 
 A paired ``cell`` is ``{"diff", "ci95", "p_value", "p_holm", "q_bh", "ci95_seed_t",
-"per_seed_diff", ...}``. ``diff``, ``ci95`` and ``p_value`` are the ``diff``, ``ci`` and ``p``
+"per_seed_diff", "mde_seed_t", "tost", ...}`` (``mde_seed_t``: the smallest difference a paired
+t-test over these seeds detects with ``stats.power``; ``tost``: equivalence within
+``stats.tost_margin``). ``diff``, ``ci95`` and ``p_value`` are the ``diff``, ``ci`` and ``p``
 of :func:`lensrl.eval.compare.compare_runs` (whatever test it implements; its description is
 kept under ``setting.compare_test``), and any newer key of its rows (``mde``, ``per_seed``,
 ``ci_seeds``...) is passed through. ``ci95_seed_t`` is the study's own seed-level check: the
@@ -212,6 +214,11 @@ def _compare_cells(cfg: StudyConfig, a: dict[int, Path], b: dict[int, Path], ste
         cell.update({"diff": row["diff"], "ci95": row["ci"], "p_value": row["p"],
                      "p_holm": None, "q_bh": None, "per_seed_diff": diffs,
                      "ci95_seed_t": t_interval(diffs, st.confidence)})
+        # every cell can answer "not detected" (with its MDE) or "no difference" (TOST)
+        sd = float(np.std(diffs, ddof=1)) if len(diffs) >= 2 else math.nan
+        cell["mde_seed_t"] = _finite(mde(sd, len(diffs), st.power)) if math.isfinite(sd) else None
+        if cell.get("tost") is None and len(diffs) >= 2:
+            cell["tost"] = tost(diffs, st.tost_margin)
         target = block["overall"] if bucket == ALL else block["by_level"].setdefault(bucket, {})
         target[f"pass@{k}"] = cell
     block["test"] = result.get("test", {})
