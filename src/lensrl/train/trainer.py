@@ -1,4 +1,4 @@
-"""The single-process trainer: ``train(cfg)`` and the ``lensrl train`` command.
+"""The single-process trainer, ``train(cfg)``, in call order (``lensrl train`` is lensrl.train.cli).
 
 One step = one rollout batch of ``batch.prompts_per_step`` prompts × ``samples_per_prompt``
 samples, scored once with :func:`lensrl.core.compute_advantages`, then split into updates of
