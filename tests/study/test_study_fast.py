@@ -122,6 +122,24 @@ def test_summary_detects_a_real_effect_with_seed_level_numbers(micro_config):
     assert s["setting"]["frac_negative_at_step_1"]["mean"] == pytest.approx(0.4)
     assert s["mde"]["all:4"]["pairs"] == SEEDS and s["mde"]["all:4"]["mde"] > 0
     assert s["alpha_sweep"]["0.25"]["vs_baseline"]["pass@4"]["diff"] == cell["diff"]
+    # tables.md, written beside it, quotes the same numbers in words
+    from lensrl.study import summarize
+
+    tables = (summarize(cfg, report=False).parent / "tables.md").read_text()
+    primary_row = next(line for line in tables.splitlines() if line.startswith("| all:4 |"))
+    assert f"{100 * primary['diff']:+.1f}" in primary_row and "**detected**, higher" in primary_row
+    assert f"Runs finished: {2 * SEEDS} of " in tables
+
+
+def test_tables_make_no_claim_from_too_few_pairs():
+    from lensrl.study.tables import MIN_PAIRS, _verdict
+
+    cell = {"diff": 0.001, "p_value": 0.5, "tost": {"margin": 0.02, "p": 0.01,
+                                                    "equivalent": True}, "mde_seed_t": 0.01}
+    assert "too few pairs" in _verdict(cell, "p_value", MIN_PAIRS - 1)
+    assert "no difference beyond ±2.0 pp" in _verdict(cell, "p_value", MIN_PAIRS)
+    cell["tost"]["equivalent"] = False
+    assert _verdict(cell, "p_value", MIN_PAIRS) == "not detected (MDE 1.0 pp)"
 
 
 def test_summary_of_no_effect_is_not_significant_and_states_the_mde(micro_config):

@@ -60,7 +60,13 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
 
 
 def summarize(cfg: StudyConfig, *, report: bool = True) -> Path:
+    import json
+
+    from lensrl.runs import atomic_write_text
+    from lensrl.study.tables import render
+
     path = write_summary(cfg, build_summary(cfg))
+    atomic_write_text(path.parent / "tables.md", render(json.loads(path.read_text())))
     if report:
         write_report(cfg)
     return path

@@ -96,7 +96,12 @@ def mde(sd: float, n: int, power: float, alpha: float = 0.05) -> float | None:
         return None
     from scipy.optimize import brentq
 
-    return float(brentq(lambda d: paired_t_power(d, sd, n, alpha) - power, 1e-9, 20 * sd))
+    hi = 20 * sd
+    while paired_t_power(hi, sd, n, alpha) < power:  # 2 pairs (df 1) need more than 20 sd
+        hi *= 4
+        if hi > 1e4 * sd:
+            return None
+    return float(brentq(lambda d: paired_t_power(d, sd, n, alpha) - power, 1e-6 * sd, hi))
 
 
 def seeds_needed(sd: float, delta: float, power: float, alpha: float = 0.05,
