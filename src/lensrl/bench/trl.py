@@ -96,7 +96,7 @@ def _step_timer() -> Any:
 def _environment() -> dict[str, Any]:
     import trl
 
-    from lensrl.bench import machine
+    from lensrl.bench.common import machine
 
     return {**machine(), "trl": trl.__version__}
 
@@ -158,7 +158,7 @@ def _interleaved(
     from trl.trainer.grpo_config import GRPOConfig
     from trl.trainer.grpo_trainer import GRPOTrainer
 
-    from lensrl.bench import abba
+    from lensrl.bench.common import abba
     from lensrl.integrations.trl import LensGRPOConfig
     from lensrl.policy import build_tiny
 
