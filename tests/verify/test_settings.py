@@ -45,9 +45,11 @@ def test_from_dict_and_overrides() -> None:
 
 def test_eval_cli_uses_the_runs_settings() -> None:
     from lensrl.eval.cli import _verifier
+    from lensrl.train.config import TrainConfig
 
-    got = _verifier({"verify": {"strict_eval": True, "timeout": 2.0}})
+    # lensrl eval reads config.json through TrainConfig.from_dict, as here
+    got = _verifier(TrainConfig.from_dict({"verify": {"strict_eval": True, "timeout": 2.0}}))
     assert isinstance(got, functools.partial)
     assert got.keywords == {"strict": True, "timeout": 2.0}
-    old_run = _verifier({})  # a run folder saved before the section existed: the defaults
+    old_run = _verifier(TrainConfig.from_dict({}))  # saved before the section existed: defaults
     assert old_run.keywords == {"strict": False, "timeout": 5.0}
