@@ -152,13 +152,26 @@ def test_summary_of_no_effect_is_not_significant_and_states_the_mde(micro_config
     assert lo < 0 < hi
     mde = s["mde"]["all:4"]
     assert mde["mde"] > abs(e["diff"]) and math.isfinite(mde["sd_diff"])
+    assert s["complete"] is True
+    # the baseline has a seed the method lacks: every number of a cell uses the same pairs
+    import shutil
+
+    shutil.rmtree(cfg.run_dir("lens", SEEDS - 1))
+    s = build_summary(cfg)
+    e = s["primary"]["endpoints"][0]
+    mde = s["mde"]["all:4"]
+    cell = s["paired"]["lens_vs_grpo"]["overall"]["pass@4"]
+    assert s["paired"]["lens_vs_grpo"]["pairs"] == SEEDS - 1 == len(cell["per_seed_diff"])
+    assert cell["diff"] == pytest.approx(np.mean(cell["per_seed_diff"]))
+    assert cell["ci95"] == pytest.approx(cell["ci95_seed_t"])
     # every cell states its own MDE (the primary's, for the primary cell) and a TOST
     cell = s["paired"]["lens_vs_grpo"]["overall"]["pass@4"]
     assert cell["mde_seed_t"] == pytest.approx(mde["mde"])
     assert cell["tost"]["margin"] == cfg.stats.tost_margin and 0 <= cell["tost"]["p"] <= 1
     level = s["paired"]["lens_vs_grpo"]["by_level"]["level_5"]["pass@1"]
     assert level["mde_seed_t"] > 0 and level["tost"]["p"] is not None
-    assert s["complete"] is True and [r.arm for r in plan_runs(cfg)][:2] == ["grpo", "lens"]
+    assert s["complete"] is False  # a lens seed is missing
+    assert [r.arm for r in plan_runs(cfg)][:2] == ["grpo", "lens"]
 
 
 def test_a_second_study_on_the_same_folder_stops(micro_config):

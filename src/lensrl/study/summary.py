@@ -202,15 +202,17 @@ def _finished(cfg: StudyConfig, steps: int) -> dict[str, dict[int, Path]]:
 
 def _compare_cells(cfg: StudyConfig, a: dict[int, Path], b: dict[int, Path], step: int,
                    va: dict[int, Any], vb: dict[int, Any]) -> dict[str, Any]:
-    """One arm against another through lensrl.eval.compare.compare_runs, plus the per-seed
-    paired differences on the seeds both have."""
+    """One arm against another through lensrl.eval.compare.compare_runs, on the seeds both
+    have: every number of a cell (the test, both CIs, the TOST, the MDE) comes from the same
+    seed pairs, even when one arm has more seeds (the baseline's extra seeds, or a study
+    stopped part-way, would otherwise make compare_runs fall back to an unpaired test)."""
     from lensrl.eval.compare import compare_runs
 
     st = cfg.stats
-    result = compare_runs([str(p) for p in a.values()], [str(p) for p in b.values()], step=step,
+    pairs = sorted(set(a) & set(b))
+    result = compare_runs([str(a[s]) for s in pairs], [str(b[s]) for s in pairs], step=step,
                           ks=DEFAULT_KS, resamples=st.resamples, permutations=st.permutations,
                           confidence=st.confidence, seed=0)
-    pairs = sorted(set(a) & set(b))
     block: dict[str, Any] = {"pairs": len(pairs), "overall": {}, "by_level": {}}
     for row in result["comparisons"][0]["rows"]:
         bucket, k = row["bucket"], int(row["k"])
