@@ -23,6 +23,7 @@ import json
 import math
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,7 +60,7 @@ class RunLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            owner = self._owner(fd)
             os.close(fd)
             raise RunLockedError(
                 f"{self.run_dir} is in use by another lensrl process (pid {owner}); wait for "
@@ -69,6 +70,18 @@ class RunLock:
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd
         return self
+
+    @staticmethod
+    def _owner(fd: int) -> str:
+        """The PID in the lock file. The holder writes it just after it takes the lock, so a
+        process that lost the race by microseconds may find the file still empty: wait a
+        little for it rather than report "unknown"."""
+        deadline = time.monotonic() + 1.0
+        while True:
+            owner = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            if owner or time.monotonic() > deadline:
+                return owner or "unknown"
+            time.sleep(0.01)
 
     def release(self) -> None:
         if self._fd is not None:
