@@ -13,6 +13,7 @@ from lensrl.data.loading import load_problems
 from lensrl.data.problem import Problem
 
 DEFAULT_LEVELS = (1, 2, 3, 4, 5)
+DEFAULT_HELDOUT = 500  # built-in held-out problems when the task section does not say
 
 
 class ProblemSampler:
@@ -70,14 +71,14 @@ def heldout_problems(task: Mapping[str, Any], *, limit: int | None = None,
     """The held-out problems of a ``task`` section.
 
     The built-in task: ``task.eval_problems`` problems of the ``test`` split over
-    ``task.levels`` (default 500; ``limit`` of them when given, still balanced over the levels). A file
-    dataset: ``task.eval_dataset``, its first ``task.eval_problems``; none when the config names
-    no held-out file. ``data`` (a file, or ``builtin``) replaces the config's source; then only
+    ``task.levels`` (DEFAULT_HELDOUT when absent; ``limit`` of them when given, still balanced
+    over the levels). A file dataset: ``task.eval_dataset``, its first ``task.eval_problems``;
+    none when the config names no held-out file. ``data`` (a file, or ``builtin``) replaces the config's source; then only
     ``limit`` cuts it."""
     builtin = task.get("dataset", "builtin") == "builtin"
     source = data if data is not None else ("builtin" if builtin else task.get("eval_dataset"))
     if source == "builtin":
-        count = limit if limit is not None else int(task.get("eval_problems", 500))
+        count = limit if limit is not None else int(task.get("eval_problems", DEFAULT_HELDOUT))
         return _builtin(task, "test", count)
     if not source:
         return []

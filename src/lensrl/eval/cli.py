@@ -28,11 +28,11 @@ from lensrl.eval.passk import DEFAULT_KS, bucket_label
 def load_eval_problems(cfg: dict[str, Any], data: str | None, limit: int | None) -> list[Any]:
     """The problems to evaluate: ``--data`` (a file or ``builtin``), else the run's held-out
     split, built as training built it (lensrl.data.heldout_problems)."""
-    from lensrl.data import heldout_problems
+    from lensrl.data.sampler import DEFAULT_HELDOUT, heldout_problems
 
     task = cfg.get("task", {})
     if limit is None and data is None and not task.get("eval_problems"):
-        limit = 500  # the run evaluated nothing while training: a default-sized held-out set
+        limit = DEFAULT_HELDOUT  # the run evaluated nothing while training: a default-sized held-out set
     problems = heldout_problems(task, limit=limit, data=data)
     if not problems:
         raise ValueError(

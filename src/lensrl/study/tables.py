@@ -40,6 +40,11 @@ def _cell(block: dict[str, Any], bucket: str, k: int) -> dict[str, Any] | None:
     return (table or {}).get(f"pass@{k}")
 
 
+def _adjusted(cell: dict[str, Any]) -> str:
+    """The key of a paired cell's adjusted p: ``p_holm`` on a primary cell, else ``q_bh``."""
+    return "p_holm" if cell.get("q_bh") is None else "q_bh"
+
+
 def _verdict(cell: dict[str, Any], p_key: str, pairs: int) -> str:
     """Plain words for one comparison: detected, equivalent (TOST), or not detected."""
     if pairs < MIN_PAIRS:
@@ -99,12 +104,11 @@ def paired_table(s: dict[str, Any]) -> str:
         cells = []
         for b, k in cols:
             c = _cell(block, b, k)
-            q = c.get("p_holm") if c and c.get("q_bh") is None else (c or {}).get("q_bh")
-            cells.append("–" if not c else f"{_pp(c['diff'])} {_ci(c['ci95'])}, {_p(q)}")
+            cells.append("–" if not c else
+                         f"{_pp(c['diff'])} {_ci(c['ci95'])}, {_p(c.get(_adjusted(c)))}")
         main = _cell(block, *cols[1])
-        p_key = "p_holm" if main and main.get("q_bh") is None else "q_bh"
         rows.append(f"| `{name}` | {block['pairs']} | " + " | ".join(cells) + " | "
-                    + (_verdict(main, p_key, block["pairs"]) if main else "–") + " |")
+                    + (_verdict(main, _adjusted(main), block["pairs"]) if main else "–") + " |")
     return "\n".join(rows)
 
 
