@@ -19,7 +19,7 @@ import os
 import shutil
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -218,7 +218,7 @@ def _run_all(cfg: StudyConfig, max_runs: int | None, jobs: int = 1) -> dict[str,
 
 
 def _run_parallel(cfg: StudyConfig, todo: list[tuple[int, PlannedRun]], jobs: int,
-                  logged: Any) -> None:
+                  logged: Callable[[int, PlannedRun, dict[str, Any]], None]) -> None:
     """``jobs`` worker processes, each with ``cores // jobs`` torch threads, take the runs in
     plan order. On a tiny model two 1-thread runs side by side finish more work per second than
     one 2-thread run (docs/study.md). Workers are spawned, not forked, so that no torch thread

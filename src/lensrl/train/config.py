@@ -413,7 +413,8 @@ def _coerce(raw: str, current: Any, key: str) -> Any:
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply ``section.key=value`` strings to a config dict (values typed like the defaults)."""
+    """``data`` with ``section.key=value`` strings applied (values typed like the defaults), as
+    a new dict with 0.1's key names already renamed (:func:`migrate`)."""
     defaults = TrainConfig().to_dict()
     data = migrate(data)  # old keys first, so that an override of the new name wins
     for item in overrides:
