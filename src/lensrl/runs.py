@@ -39,6 +39,10 @@ class RunLockedError(RuntimeError):
     """Another process is training in this run folder."""
 
 
+class CheckpointError(RuntimeError):
+    """A checkpoint is damaged, incomplete or refused; the message names the file and why."""
+
+
 class RunLock:
     """An exclusive lock on a run folder, held by ``train`` for the whole run.
 
