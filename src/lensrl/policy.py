@@ -261,20 +261,123 @@ def parameter_count(model: Any) -> int:
 def load_checkpoint(
     run_dir: str | os.PathLike[str], step: int | None = None
 ) -> tuple[Any, Any, int, dict[str, Any]]:
-    """Model, tokenizer, step and config dict of a run's checkpoint (latest when ``step`` is None)."""
-    from lensrl.runs import checkpoint_dirs, read_config
+    """Model, tokenizer, step and config dict of a run's checkpoint (latest when ``step`` is None).
+
+    The checkpoint is checked first (its manifest, then every tensor strictly against the model
+    its config.json builds: :func:`read_weights`, :func:`strict_state_dict`). Without ``step``,
+    a damaged newest checkpoint is skipped for the next older one with a warning that names it;
+    a damaged requested checkpoint, or none good, raises :class:`lensrl.runs.CheckpointError`."""
+    from lensrl.runs import CheckpointError, checkpoint_dirs, read_config
 
     run_dir = Path(run_dir)
     cfg = read_config(run_dir)
     found = checkpoint_dirs(run_dir)
     if not found:
         raise FileNotFoundError(f"{run_dir}: no checkpoints in {run_dir / 'checkpoints'}")
-    if step is None:
-        step = max(found)
-    if step not in found:
+    if step is not None and step not in found:
         raise FileNotFoundError(
             f"{run_dir}: no checkpoint for step {step}; have {sorted(found)}"
         )
-    model, tokenizer = load_pretrained(found[step] / "model")
-    model.eval()
-    return model, tokenizer, step, cfg
+    candidates = [step] if step is not None else sorted(found, reverse=True)
+    errors: list[CheckpointError] = []
+    for s in candidates:
+        try:
+            model, tokenizer = _load_checked(found[s], s)
+        except CheckpointError as err:
+            errors.append(err)
+            log.warning("checkpoint step_%d is damaged, trying the previous one: %s", s, err)
+            continue
+        model.eval()
+        return model, tokenizer, s, cfg
+    raise no_good_checkpoint(errors)
+
+
+def no_good_checkpoint(errors: list[Any]) -> Any:
+    """The :class:`lensrl.runs.CheckpointError` for a run whose checkpoints are all damaged: the
+    newest one's problem, and how many older ones failed too."""
+    from lensrl.runs import CheckpointError
+
+    more = f" (and {len(errors) - 1} older checkpoint(s) are damaged too)" if len(errors) > 1 else ""
+    return CheckpointError(f"no usable checkpoint: {errors[0]}{more}")
+
+
+def _load_checked(ckpt: Path, step: int) -> tuple[Any, Any]:
+    from lensrl.runs import CheckpointError, check_manifest
+
+    check_manifest(ckpt, step)
+    tensors, file = read_weights(ckpt / "model")
+    try:
+        model, tokenizer = load_pretrained(ckpt / "model")
+    except (OSError, ValueError, RuntimeError) as err:  # a bad config/tokenizer file, a shape
+        raise CheckpointError(f"{ckpt / 'model'}: cannot load the model ({err})") from None
+    # from_pretrained fills a missing tensor with its initial values, with a log line only:
+    # load the file again, strictly, so that any gap is an error
+    model.load_state_dict(strict_state_dict(model, tensors, file), strict=True)
+    return model, tokenizer
+
+
+def read_weights(folder: Path) -> tuple[dict[str, Tensor], Path]:
+    """The tensors of a checkpoint's model folder (``model.safetensors``, or the shards its
+    ``model.safetensors.index.json`` lists) and the file they came from; a missing, truncated
+    or unreadable file raises :class:`lensrl.runs.CheckpointError` naming it. Safetensors holds
+    tensors only: reading it runs no code."""
+    import json
+
+    from safetensors.torch import load_file
+
+    from lensrl.runs import CheckpointError
+
+    single, index = folder / "model.safetensors", folder / "model.safetensors.index.json"
+    if single.is_file():
+        files = [single]
+    elif index.is_file():
+        try:
+            shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+            raise CheckpointError(f"{index}: unreadable shard index ({err})") from None
+        files = [folder / name for name in shards]
+    else:
+        raise CheckpointError(f"{single}: missing")
+    tensors: dict[str, Tensor] = {}
+    for file in files:
+        try:
+            tensors.update(load_file(file))
+        except Exception as err:  # safetensors raises its own error type for a truncated file
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise CheckpointError(f"{file}: unreadable safetensors file ({reason})") from None
+    return tensors, files[0] if len(files) == 1 else index
+
+
+def strict_state_dict(model: Any, tensors: dict[str, Tensor], file: Path) -> dict[str, Tensor]:
+    """``tensors`` completed into the state dict ``model.load_state_dict(strict=True)`` takes,
+    or :class:`lensrl.runs.CheckpointError` naming ``file`` and what is wrong: a missing or
+    extra tensor, a wrong shape, a non-finite value. Tied weights (one tensor under several
+    names, e.g. the embedding and the LM head) are saved under one of their names: any of them
+    is enough. Generic over the model's own state_dict names, whatever the model is."""
+    from lensrl.runs import CheckpointError
+
+    tied: dict[int, list[str]] = {}  # the same Parameter object under each of its names
+    expected = model.state_dict(keep_vars=True)
+    for name, value in expected.items():
+        tied.setdefault(id(value), []).append(name)
+    missing = [names[0] for names in tied.values() if not any(n in tensors for n in names)]
+    extra = sorted(set(tensors) - set(expected))
+    shapes = [f"{n} is {tuple(t.shape)}, the model's {tuple(expected[n].shape)}"
+              for n, t in tensors.items() if n in expected and t.shape != expected[n].shape]
+    problems = []
+    if missing:
+        problems.append(f"missing tensor(s) {', '.join(missing[:3])}"
+                        + (f" and {len(missing) - 3} more" if len(missing) > 3 else ""))
+    if extra:
+        problems.append(f"unexpected tensor(s) {', '.join(extra[:3])}"
+                        + (f" and {len(extra) - 3} more" if len(extra) > 3 else ""))
+    if shapes:
+        problems.append("wrong shape: " + "; ".join(shapes[:3]))
+    if not problems:
+        bad = [n for n, t in tensors.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+        if bad:
+            problems.append(f"non-finite values in {', '.join(bad[:3])}")
+    if problems:
+        raise CheckpointError(f"{file}: {'; '.join(problems)}")
+    return {n: tensors[next(m for m in names if m in tensors)]
+            for names in tied.values() for n in names}

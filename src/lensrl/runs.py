@@ -6,7 +6,9 @@ A run folder holds:
 * ``metrics.jsonl`` and ``samples.jsonl``: one JSON object a line, each with its ``step``
   (:class:`RunLog` appends, :func:`read_jsonl`/:func:`read_metrics` read). Undefined values
   (NaN, inf) are written as ``null`` and read back as NaN;
-* ``checkpoints/step_<N>/`` (:func:`checkpoint_dirs`), written atomically by lensrl.train.state;
+* ``checkpoints/step_<N>/`` (:func:`checkpoint_dirs`), written atomically by lensrl.train.state,
+  each with a ``manifest.json`` of its files' sizes and sha256 (:func:`write_manifest`,
+  :func:`check_manifest`);
 * ``eval/<step>.json`` (lensrl.eval.evaluate);
 * ``.lock``: held by the training process (:class:`RunLock`).
 
@@ -19,6 +21,7 @@ No torch and nothing of training: a notebook that compares finished runs pays fo
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import math
 import os
@@ -32,6 +35,7 @@ CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
 SAMPLES_FILE = "samples.jsonl"
 CHECKPOINTS_DIR = "checkpoints"
+MANIFEST_FILE = "manifest.json"
 LOCK_NAME = ".lock"
 
 
@@ -279,3 +283,54 @@ def latest_checkpoint(run_dir: str | os.PathLike[str]) -> tuple[int, Path] | Non
         return None
     step = max(found)
     return step, found[step]
+
+
+# --- checkpoint manifests ----------------------------------------------------------------------
+
+
+def file_sha256(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def write_manifest(ckpt_dir: Path, step: int) -> None:
+    """Record every file of a checkpoint folder (size and sha256) and its step in
+    ``manifest.json``, so that a checkpoint copied or synced half-way is caught on load."""
+    files = {}
+    for path in sorted(ckpt_dir.rglob("*")):
+        if path.is_file() and path.name != MANIFEST_FILE:
+            files[path.relative_to(ckpt_dir).as_posix()] = {
+                "size": path.stat().st_size, "sha256": file_sha256(path)}
+    atomic_write_text(ckpt_dir / MANIFEST_FILE,
+                      json.dumps({"format": 1, "step": step, "files": files}, indent=1) + "\n")
+
+
+def check_manifest(ckpt_dir: Path, step: int) -> bool:
+    """Check a checkpoint folder against its ``manifest.json``: every listed file present with
+    its size and sha256, and the step the folder's name says. Returns False for a checkpoint
+    written before manifests (lensrl 0.1), which the loader then checks tensor by tensor only.
+    Raises :class:`CheckpointError` naming the file that does not match."""
+    path = ckpt_dir / MANIFEST_FILE
+    if not path.is_file():
+        return False
+    try:
+        manifest = json.loads(path.read_text())
+        files = manifest["files"]
+        saved_step = manifest["step"]
+        if not isinstance(files, dict):
+            raise TypeError("files is not an object")
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise CheckpointError(f"{path}: unreadable manifest ({err})") from None
+    if saved_step != step:
+        raise CheckpointError(f"{path}: the manifest is for step {saved_step}, the folder for {step}")
+    for rel, want in files.items():
+        file = ckpt_dir / rel
+        if not file.is_file():
+            raise CheckpointError(f"{file}: missing (listed in {path})")
+        size = file.stat().st_size
+        if size != want.get("size"):
+            raise CheckpointError(f"{file}: {size} bytes, the manifest says {want.get('size')} "
+                                  "(copied or written only in part?)")
+        if file_sha256(file) != want.get("sha256"):
+            raise CheckpointError(f"{file}: sha256 differs from {path} (the file was changed)")
+    return True

@@ -111,9 +111,14 @@ def run(args: argparse.Namespace) -> int:
 
     from lensrl.data import format_prompt
     from lensrl.policy import autocast, load_checkpoint, select_dtype
+    from lensrl.runs import CheckpointError
     from lensrl.train.config import ConfigError, TrainConfig
 
-    model, tokenizer, step, raw = load_checkpoint(args.run_dir, args.checkpoint)
+    try:
+        model, tokenizer, step, raw = load_checkpoint(args.run_dir, args.checkpoint)
+    except CheckpointError as err:
+        print(f"lensrl eval: {err}", file=sys.stderr)
+        return 2
     try:
         # typed, so that a setting the saved config lacks (an older run) reads as its default
         cfg = TrainConfig.from_dict(raw, source=f"{args.run_dir}/config.json")

@@ -9,9 +9,9 @@ import signal
 import sys
 from pathlib import Path
 
-from lensrl.runs import RunLockedError
+from lensrl.runs import CheckpointError, RunLockedError
 from lensrl.train.config import ConfigError, TrainConfig
-from lensrl.train.trainer import TrainingInterrupted, train
+from lensrl.train.trainer import TrainingError, TrainingInterrupted, train
 
 
 def configure_parser(p: argparse.ArgumentParser) -> None:
@@ -55,9 +55,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         cfg = config_from_args(args)
         run_dir = train(cfg, resume=args.resume)
-    except (ConfigError, FileNotFoundError, RunLockedError) as exc:
+    except (ConfigError, FileNotFoundError, RunLockedError, CheckpointError) as exc:
         print(f"lensrl train: error: {exc}", file=sys.stderr)
         return 2
+    except TrainingError as exc:
+        print(f"lensrl train: error: {exc}", file=sys.stderr)
+        return 1
     except TrainingInterrupted as exc:
         print(f"interrupted at step {exc.step}; continue with `{resume_command(sys.argv[1:])}`",
               file=sys.stderr)

@@ -213,7 +213,7 @@ class OptimConfig:
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     warmup_updates: int = 0
     grad_clip: float = 1.0
-    max_bad_updates: int = 5
+    max_bad_updates: int = 3  # non-finite updates in a row that stop the run
 
     def __post_init__(self) -> None:
         check(self.lr > 0, "optim.lr", self.lr, "> 0")

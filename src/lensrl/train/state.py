@@ -8,6 +8,12 @@ verifier); :func:`save_state` writes it as ``checkpoints/step_<N>`` after a step
 A checkpoint is written into a hidden temp folder and renamed to ``checkpoints/step_<N>`` only
 when complete, so a run killed at any moment (even by SIGKILL) leaves either a whole checkpoint
 or none; :func:`lensrl.runs.checkpoint_dirs` ignores the temp folders.
+
+A run folder is data, not code: the weights are safetensors, the trainer state is loaded with
+``torch.load(weights_only=True)`` (tensors and plain values only), and every checkpoint is
+checked (manifest, then each tensor strictly) before anything is loaded from it. A damaged one
+is skipped for the next older one with a warning and set aside as ``step_<N>.damaged``, never
+deleted; when none is good, :class:`lensrl.runs.CheckpointError` names the file and the problem.
 """
 
 from __future__ import annotations
@@ -15,10 +21,13 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import pickle
 import random
+import re
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -32,18 +41,24 @@ from lensrl.policy import (
     build_tiny,
     load_pretrained,
     load_smollm2,
+    no_good_checkpoint,
     parameter_count,
+    read_weights,
     select_dtype,
+    strict_state_dict,
 )
 from lensrl.runs import (
     CONFIG_FILE,
+    MANIFEST_FILE,
     METRICS_FILE,
     SAMPLES_FILE,
+    CheckpointError,
+    check_manifest,
     checkpoint_dirs,
-    latest_checkpoint,
     read_config,
     truncate_after_step,
     write_config,
+    write_manifest,
 )
 from lensrl.train.config import (
     TINY_MODELS,
@@ -158,9 +173,11 @@ def build_state(cfg: TrainConfig) -> RunState:
 # --- the run folder at the start of a run ------------------------------------------------------
 
 # skip_zero_advantage and share_prompt_prefix change no weight (only how the update runs), so
-# a resume may toggle them; so may the number of steps and the checkpoint cadence.
+# a resume may toggle them; so may the number of steps and the checkpoint cadence. The folder's
+# own path is not a training setting: a run folder that was moved or copied resumes.
 RESUMABLE_CHANGES = {("run", "steps"), ("run", "progress"), ("run", "checkpoint_every"),
-                     ("algo", "skip_zero_advantage"), ("algo", "share_prompt_prefix")}
+                     ("algo", "skip_zero_advantage"), ("algo", "share_prompt_prefix"),
+                     ("run", "run_dir"), ("run", "keep_checkpoints"), ("run", "tensorboard")}
 
 
 def open_run_dir(cfg: TrainConfig, run_dir: Path, resume: bool) -> None:
@@ -185,11 +202,17 @@ def open_run_dir(cfg: TrainConfig, run_dir: Path, resume: bool) -> None:
 # --- checkpoints -----------------------------------------------------------------------------
 
 
+TRAINER_STATE_FILE = "trainer_state.pt"
+_TRAINER_STATE_KEYS = ("optimizer", "scheduler", "rng", "data")
+
+
 def rng_state(generator: torch.Generator, py_random: random.Random) -> dict[str, Any]:
+    """Every RNG state as tensors and plain lists, so that ``weights_only=True`` loads it."""
+    version, internal, gauss = py_random.getstate()
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
         "sampler": generator.get_state(),
-        "python": py_random.getstate(),
+        "python": [version, list(internal), gauss],
     }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
@@ -199,9 +222,25 @@ def rng_state(generator: torch.Generator, py_random: random.Random) -> dict[str,
 def set_rng_state(state: dict[str, Any], generator: torch.Generator, py_random: random.Random) -> None:
     torch.set_rng_state(state["torch"])
     generator.set_state(state["sampler"])
-    py_random.setstate(state["python"])
+    version, internal, gauss = state["python"]  # a list here, a tuple in 0.1's checkpoints
+    py_random.setstate((version, tuple(internal), gauss))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+@contextmanager
+def _writing(final: Path, tmp: Path, what: str) -> Iterator[None]:
+    """An OSError (a full disk, a quota) while writing ``what`` of a checkpoint becomes a
+    CheckpointError that names the file in its final place."""
+    try:
+        yield
+    except OSError as err:
+        name = final / what
+        if err.filename:
+            with suppress(ValueError):
+                name = final / Path(os.fsdecode(err.filename)).relative_to(tmp)
+        raise CheckpointError(f"{name}: could not write the checkpoint ({err.strerror or err}); "
+                              "the previous checkpoints are as they were") from err
 
 
 def save_checkpoint(
@@ -214,20 +253,28 @@ def save_checkpoint(
     ref_model: Any = None,
     keep: int = 2,
 ) -> Path:
-    """Write ``checkpoints/step_<step>`` atomically and keep the newest ``keep`` of them."""
+    """Write ``checkpoints/step_<step>`` atomically, with its manifest, and keep the newest
+    ``keep`` of them. A failed write (e.g. a full disk) leaves the older checkpoints as they
+    were and raises :class:`CheckpointError` naming the file."""
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # no "Writing model shards" bar per checkpoint
     root = run_dir / "checkpoints"
-    root.mkdir(parents=True, exist_ok=True)
     final = root / f"step_{step}"
-    tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".tmp_step_{step}_"))
+    with _writing(final, root, "."):
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".tmp_step_{step}_"))
     try:
-        model.save_pretrained(tmp / "model")
-        tokenizer.save_pretrained(tmp / "model")
+        with _writing(final, tmp, "model"):
+            model.save_pretrained(tmp / "model")
+            tokenizer.save_pretrained(tmp / "model")
         if ref_model is not None:
-            ref_model.save_pretrained(tmp / "ref")
-        torch.save(trainer_state, tmp / "trainer_state.pt")
+            with _writing(final, tmp, "ref"):
+                ref_model.save_pretrained(tmp / "ref")
+        with _writing(final, tmp, TRAINER_STATE_FILE):
+            torch.save(trainer_state, tmp / TRAINER_STATE_FILE)
+        with _writing(final, tmp, MANIFEST_FILE):
+            write_manifest(tmp, step)
         if final.exists():  # re-running a step after a resume: replace it whole
             shutil.rmtree(final)
         os.replace(tmp, final)
@@ -240,8 +287,91 @@ def save_checkpoint(
 
 
 def load_trainer_state(path: Path) -> dict[str, Any]:
-    state: dict[str, Any] = torch.load(path / "trainer_state.pt", weights_only=False)
+    """``trainer_state.pt`` of the checkpoint folder ``path``, loaded with ``weights_only=True``:
+    tensors and plain values only, so a file that carries a pickled object is refused without
+    running it. Raises :class:`CheckpointError` naming the file."""
+    file = path / TRAINER_STATE_FILE
+    if not file.is_file():
+        raise CheckpointError(f"{file}: missing")
+    try:
+        state = torch.load(file, weights_only=True, map_location="cpu")
+    except pickle.UnpicklingError as err:
+        # torch's message names what the file asked for: "Unsupported global: GLOBAL io.open ..."
+        found = re.search(r"WeightsUnpickler error: (?:Unsupported global: GLOBAL )?([^\n]*?)"
+                          r"(?: was not an allowed global by default|\.\s|\n|$)", str(err))
+        what = f" ({found.group(1)})" if found else ""
+        raise CheckpointError(
+            f"{file}: refused: it holds a Python object that would run code when loaded{what}; "
+            "lensrl loads only tensors and plain values from a run folder"
+        ) from None
+    except Exception as err:  # truncated or not a torch file at all
+        reason = re.split(r"\.\s", str(err).strip(), maxsplit=1)[0] or type(err).__name__
+        raise CheckpointError(f"{file}: unreadable ({reason})") from None
+    if not isinstance(state, dict) or any(k not in state for k in _TRAINER_STATE_KEYS):
+        raise CheckpointError(f"{file}: not a lensrl trainer state (expected the keys "
+                              f"{', '.join(_TRAINER_STATE_KEYS)})")
     return state
+
+
+def _check_optimizer(saved: Any, optimizer: torch.optim.Optimizer, file: Path) -> None:
+    """The saved optimizer state matches the model's parameters, count and shapes, so that
+    loading it cannot fail half-way."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    try:
+        n_saved = sum(len(g["params"]) for g in saved["param_groups"])
+        states = saved["state"]
+        wrong = [i for i, st in states.items()
+                 for v in st.values() if isinstance(v, torch.Tensor) and v.dim() > 0
+                 and v.shape != params[i].shape]
+    except (KeyError, TypeError, IndexError) as err:
+        raise CheckpointError(f"{file}: unreadable optimizer state ({err!r})") from None
+    if n_saved != len(params):
+        raise CheckpointError(f"{file}: the optimizer state is for {n_saved} parameters, the "
+                              f"model has {len(params)}")
+    if wrong:
+        raise CheckpointError(f"{file}: the optimizer state of parameter {wrong[0]} has the "
+                              "wrong shape")
+
+
+@dataclass
+class _Checked:
+    """A checkpoint read and checked in full, before anything of it is loaded."""
+
+    step: int
+    model: dict[str, torch.Tensor]
+    ref: dict[str, torch.Tensor] | None
+    trainer: dict[str, Any]
+
+
+def read_checkpoint(state: RunState, path: Path, step: int) -> _Checked:
+    """Read ``path`` (``checkpoints/step_<step>``) and check it against ``state``: its manifest,
+    every tensor strictly against the model's state dict (tied weights accounted for by name),
+    and the trainer state. Nothing is loaded into ``state``; a problem raises CheckpointError."""
+    check_manifest(path, step)
+    tensors, file = read_weights(path / "model")
+    model_sd = strict_state_dict(state.model, tensors, file)
+    ref_sd = None
+    if state.ref_model is not None:
+        tensors, file = read_weights(path / "ref")
+        ref_sd = strict_state_dict(state.ref_model, tensors, file)
+    trainer = load_trainer_state(path)
+    if trainer.get("step", step) != step:
+        raise CheckpointError(f"{path / TRAINER_STATE_FILE}: holds step {trainer['step']}, "
+                              f"the folder is step {step}")
+    _check_optimizer(trainer["optimizer"], state.optimizer, path / TRAINER_STATE_FILE)
+    return _Checked(step, model_sd, ref_sd, trainer)
+
+
+def set_aside(path: Path) -> Path:
+    """Rename a damaged checkpoint out of the way (``step_<N>.damaged``), keeping it for the
+    user: the run will write a new ``step_<N>`` when it gets there again."""
+    target = path.with_name(path.name + ".damaged")
+    n = 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.damaged{n}")
+    os.replace(path, target)
+    return target
 
 
 def save_state(state: RunState, run_dir: Path, step: int, *, keep: int = 2) -> Path:
@@ -252,36 +382,56 @@ def save_state(state: RunState, run_dir: Path, step: int, *, keep: int = 2) -> P
         "optimizer": state.optimizer.state_dict(),
         "scheduler": state.scheduler.state_dict(),
         "rng": rng_state(state.generator, state.py_random),
-        "data": state.sampler.state_dict(),
+        "data": {k: int(v) for k, v in state.sampler.state_dict().items()},
     }
     return save_checkpoint(run_dir, step, model=state.model, tokenizer=state.tokenizer,
                            trainer_state=trainer_state, ref_model=state.ref_model, keep=keep)
 
 
 def restore_state(state: RunState, run_dir: Path) -> int:
-    """Load the newest checkpoint of ``run_dir`` into ``state`` and drop the log rows written after
-    it; returns its step (0, with empty logs, when there is none)."""
-    found = latest_checkpoint(run_dir)
-    if found is None:
+    """Load the newest good checkpoint of ``run_dir`` into ``state`` and drop the log rows
+    written after it; returns its step (0, with empty logs, when there is none).
+
+    Each checkpoint is checked in full first (:func:`read_checkpoint`). A damaged one is
+    skipped, with a warning that names it and what is wrong, for the next older one, and is
+    set aside as ``step_<N>.damaged`` once an older one loads; when none is good,
+    :class:`CheckpointError` names the newest one's problem and nothing is changed."""
+    found = checkpoint_dirs(run_dir)
+    if not found:
         log.warning("--resume: no checkpoint in %s, starting from step 0", run_dir)
         for name in (METRICS_FILE, SAMPLES_FILE):
             truncate_after_step(run_dir / name, -1)
         return 0
-    step, path = found
-    from safetensors.torch import load_file
-
-    state.model.load_state_dict(load_file(path / "model" / "model.safetensors"), strict=False)
-    if state.ref_model is not None:
-        state.ref_model.load_state_dict(load_file(path / "ref" / "model.safetensors"), strict=False)
-    saved = load_trainer_state(path)
-    state.optimizer.load_state_dict(saved["optimizer"])
-    state.scheduler.load_state_dict(saved["scheduler"])
-    set_rng_state(saved["rng"], state.generator, state.py_random)
-    state.sampler.load_state_dict(saved["data"])
+    errors: list[CheckpointError] = []
+    checked = None
+    for step in sorted(found, reverse=True):
+        try:
+            checked = read_checkpoint(state, found[step], step)
+            break
+        except CheckpointError as err:
+            errors.append(err)
+            log.warning("--resume: checkpoint step_%d is damaged: %s", step, err)
+    if checked is None:
+        raise no_good_checkpoint(errors)
+    for step in sorted(s for s in found if s > checked.step):
+        log.warning("--resume: kept the damaged checkpoint as %s; resuming from step %d",
+                    set_aside(found[step]), checked.step)
+    path = found[checked.step]
+    try:
+        state.model.load_state_dict(checked.model, strict=True)
+        if state.ref_model is not None:
+            state.ref_model.load_state_dict(checked.ref, strict=True)
+        saved = checked.trainer
+        state.optimizer.load_state_dict(saved["optimizer"])
+        state.scheduler.load_state_dict(saved["scheduler"])
+        set_rng_state(saved["rng"], state.generator, state.py_random)
+        state.sampler.load_state_dict(saved["data"])
+    except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as err:
+        raise CheckpointError(f"{path}: cannot be loaded ({err})") from None
     for name in (METRICS_FILE, SAMPLES_FILE):
-        truncate_after_step(run_dir / name, step)
-    log.info("resumed %s from step %d", run_dir, step)
-    return step
+        truncate_after_step(run_dir / name, checked.step)
+    log.info("resumed %s from step %d", run_dir, checked.step)
+    return checked.step
 
 
 # Old names (0.1), kept for lensrl.train.state / lensrl.train.state imports.

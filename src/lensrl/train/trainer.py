@@ -225,8 +225,8 @@ def update(
 ) -> tuple[dict[str, float], int]:
     """Optimizer updates over mini-batches of ``batch.prompts_per_update`` groups, with gradient
     accumulation over ``batch.rows_per_micro_batch`` rows (:func:`_accumulate`). A non-finite loss or gradient
-    skips the update without touching the weights; ``optim.max_bad_updates`` in a row stop the
-    run.
+    skips the update without touching the weights (counted in ``train/skipped_nonfinite``, the
+    rows that carry it logged); ``optim.max_bad_updates`` in a row stop the run.
 
     With ``algo.skip_zero_advantage`` and no KL term, rows whose advantage is exactly 0 (their
     per-token loss is ``-min(ρ·0, clip(ρ)·0) = 0``, so their gradient is exactly 0) get no
@@ -248,17 +248,21 @@ def update(
         trained = rows[(adv_rows[rows] != 0).cpu()] if skip_zero else rows
         n_trained += len(trained)
         state.optimizer.zero_grad(set_to_none=True)
-        parts = _accumulate(state, cfg, batch, rows, trained, call_cost)
+        new_logprobs: list[tuple[Tensor, Tensor]] = []
+        parts = _accumulate(state, cfg, batch, rows, trained, call_cost, new_logprobs)
         grad_norm = float(torch.nn.utils.clip_grad_norm_(state.model.parameters(), cfg.optim.grad_clip))
         if not (math.isfinite(grad_norm) and math.isfinite(parts["loss/policy"])):
             state.optimizer.zero_grad(set_to_none=True)
             skipped += 1
             bad_updates += 1
-            log.warning("non-finite loss or gradient: update skipped (%d in a row)", bad_updates)
+            log.warning("non-finite %s: update skipped, the weights are untouched (%d in a row); %s",
+                        "loss" if not math.isfinite(parts["loss/policy"]) else "gradient norm",
+                        bad_updates, _nonfinite_rows(batch, rows, new_logprobs))
             if bad_updates >= cfg.optim.max_bad_updates:
                 raise TrainingError(
                     f"{bad_updates} updates in a row had a non-finite loss or gradient "
-                    f"(optim.max_bad_updates = {cfg.optim.max_bad_updates}); stopping. "
+                    f"(optim.max_bad_updates = {cfg.optim.max_bad_updates}); stopping with the "
+                    "weights and checkpoints of the last good update. "
                     "Try a lower optim.lr or model.dtype=float32."
                 )
             continue
@@ -274,17 +278,48 @@ def update(
             v = [x for x in v if not math.isnan(x)]
         out[k] = sum(v) / len(v) if v else math.nan
     out["opt/skipped_updates"] = float(skipped)
+    if skipped:  # only on steps that skipped one, so that a healthy run's metrics are unchanged
+        out["train/skipped_nonfinite"] = float(skipped)
     out["opt/rows_trained_frac"] = n_trained / max(n_rows, 1)
     out["opt/lr"] = float(state.scheduler.get_last_lr()[0])
     return out, bad_updates
 
 
+def _nonfinite_rows(batch: ScoredBatch, rows: Tensor, new_logprobs: list[tuple[Tensor, Tensor]]) -> str:
+    """Which of an update's ``rows`` carry a non-finite value (π_old or π_θ log-prob, advantage)
+    and their reward, mean log-prob and advantage ranges, for the warning of a skipped update.
+    ``new_logprobs``: ``(rows, non-finite mask)`` of π_θ per micro-batch (:func:`_accumulate`)."""
+    mask = batch.rollout.completion_mask.bool()
+    old_bad = (~torch.isfinite(batch.old_logprobs) & mask).any(-1)
+    adv = batch.advantages if batch.advantages.dim() == 1 else batch.advantages.mean(-1)
+    bad = old_bad | ~torch.isfinite(adv)
+    for mb_rows, mb_bad in new_logprobs:
+        bad[mb_rows.to(bad.device)] |= mb_bad.to(bad.device)
+    flagged = rows[bad[rows].cpu()]
+    which = flagged if len(flagged) else rows
+    lp = (batch.old_logprobs * mask).sum(-1) / mask.sum(-1).clamp(min=1)
+
+    def span(t: Tensor) -> str:
+        t = t.float().cpu()
+        ok = t[torch.isfinite(t)]
+        text = f"[{float(ok.min()):.3g}, {float(ok.max()):.3g}]" if len(ok) else "none finite"
+        return text + (f" ({len(t) - len(ok)} non-finite)" if len(ok) < len(t) else "")
+
+    ranges = (f"reward {span(batch.correct[which])}, mean logprob {span(lp[which])}, "
+              f"advantage {span(adv[which])}")
+    if len(flagged):
+        return f"rows {', '.join(str(int(r)) for r in flagged[:8])} carry it: {ranges}"
+    return f"no row's log-probs or advantage are non-finite (the gradient overflowed); the update's rows: {ranges}"
+
+
 def _accumulate(
     state: RunState, cfg: TrainConfig, batch: ScoredBatch, rows: Tensor, trained: Tensor,
-    call_cost: int | None = None,
+    call_cost: int | None = None, new_logprobs: list[tuple[Tensor, Tensor]] | None = None,
 ) -> dict[str, float]:
     """Gradient of one update's loss over ``rows`` into ``.grad``, running only ``trained``
-    (``rows`` without the skipped ones); returns the loss metrics.
+    (``rows`` without the skipped ones); returns the loss metrics. ``new_logprobs``, if given,
+    receives each micro-batch's rows and which of them have a non-finite π_θ log-prob (kept as
+    tensors: looked at only when the update turns out non-finite).
 
     Micro-batches hold rows of similar length without the columns that are padding in all of
     them, and with ``algo.share_prompt_prefix`` each prompt runs once (lensrl.train.batching): the
@@ -318,6 +353,9 @@ def _accumulate(
                     ref = token_logprobs(state.ref_model, ids, mask, mb.completion_len,
                                          temperature=temperature)
         completion_mask = trim_completion(ro.completion_mask, mb)
+        if new_logprobs is not None:
+            new_logprobs.append((mb.rows, (~torch.isfinite(logprobs.detach())
+                                           & completion_mask.bool()).any(-1)))
         loss, m = policy_loss(
             logprobs, trim_completion(batch.old_logprobs, mb),
             trim_completion(batch.advantages, mb), completion_mask,
