@@ -292,10 +292,13 @@ def _nonfinite_rows(batch: ScoredBatch, rows: Tensor, new_logprobs: list[tuple[T
     mask = batch.rollout.completion_mask.bool()
     old_bad = (~torch.isfinite(batch.old_logprobs) & mask).any(-1)
     adv = batch.advantages if batch.advantages.dim() == 1 else batch.advantages.mean(-1)
-    bad = old_bad | ~torch.isfinite(adv)
+    new_bad = torch.zeros_like(old_bad)
     for mb_rows, mb_bad in new_logprobs:
-        bad[mb_rows.to(bad.device)] |= mb_bad.to(bad.device)
+        new_bad[mb_rows.to(new_bad.device)] |= mb_bad.to(new_bad.device)
+    kinds = {"π_θ log-prob": new_bad, "π_old log-prob": old_bad, "advantage": ~torch.isfinite(adv)}
+    bad = new_bad | old_bad | kinds["advantage"]
     flagged = rows[bad[rows].cpu()]
+    where = ", ".join(k for k, m in kinds.items() if bool(m[rows].any()))
     which = flagged if len(flagged) else rows
     lp = (batch.old_logprobs * mask).sum(-1) / mask.sum(-1).clamp(min=1)
 
@@ -305,10 +308,12 @@ def _nonfinite_rows(batch: ScoredBatch, rows: Tensor, new_logprobs: list[tuple[T
         text = f"[{float(ok.min()):.3g}, {float(ok.max()):.3g}]" if len(ok) else "none finite"
         return text + (f" ({len(t) - len(ok)} non-finite)" if len(ok) < len(t) else "")
 
-    ranges = (f"reward {span(batch.correct[which])}, mean logprob {span(lp[which])}, "
+    ranges = (f"reward {span(batch.correct[which])}, mean π_old logprob {span(lp[which])}, "
               f"advantage {span(adv[which])}")
     if len(flagged):
-        return f"rows {', '.join(str(int(r)) for r in flagged[:8])} carry it: {ranges}"
+        more = f" and {len(flagged) - 8} more" if len(flagged) > 8 else ""
+        return (f"row(s) {', '.join(str(int(r)) for r in flagged[:8])}{more} carry it "
+                f"(non-finite {where}): {ranges}")
     return f"no row's log-probs or advantage are non-finite (the gradient overflowed); the update's rows: {ranges}"
 
 
