@@ -285,7 +285,8 @@ def load_checkpoint(
             model, tokenizer = _load_checked(found[s], s)
         except CheckpointError as err:
             errors.append(err)
-            log.warning("checkpoint step_%d is damaged, trying the previous one: %s", s, err)
+            if s != candidates[-1]:
+                log.warning("checkpoint step_%d is damaged, trying the previous one: %s", s, err)
             continue
         model.eval()
         return model, tokenizer, s, cfg
@@ -302,17 +303,26 @@ def no_good_checkpoint(errors: list[Any]) -> Any:
 
 
 def _load_checked(ckpt: Path, step: int) -> tuple[Any, Any]:
+    from transformers import AutoConfig, AutoModelForCausalLM
+
     from lensrl.runs import CheckpointError, check_manifest
 
     check_manifest(ckpt, step)
     tensors, file = read_weights(ckpt / "model")
     try:
+        config = AutoConfig.from_pretrained(ckpt / "model", local_files_only=True)
+        with torch.device("meta"):  # names, shapes and ties only: no memory, no init
+            skeleton = AutoModelForCausalLM.from_config(config)
+    except (OSError, ValueError) as err:  # a missing or unreadable config.json
+        raise CheckpointError(f"{ckpt / 'model'}: cannot build the model ({err})") from None
+    # the file against the model its config builds, before from_pretrained sees it (which
+    # would fill a missing tensor with its initial values, with a log line only)
+    weights = strict_state_dict(skeleton, tensors, file)
+    try:
         model, tokenizer = load_pretrained(ckpt / "model")
-    except (OSError, ValueError, RuntimeError) as err:  # a bad config/tokenizer file, a shape
+    except (OSError, ValueError) as err:  # e.g. a missing or unreadable tokenizer file
         raise CheckpointError(f"{ckpt / 'model'}: cannot load the model ({err})") from None
-    # from_pretrained fills a missing tensor with its initial values, with a log line only:
-    # load the file again, strictly, so that any gap is an error
-    model.load_state_dict(strict_state_dict(model, tensors, file), strict=True)
+    model.load_state_dict(weights, strict=True)
     return model, tokenizer
 
 

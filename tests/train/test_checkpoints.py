@@ -15,6 +15,8 @@ import math
 import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -290,3 +292,155 @@ def test_nan_gradient_stops_after_max_bad_updates_leaving_the_last_good_checkpoi
     fresh.verifier.close()
     for name, tensor in weights_of(ckpt(run_dir, 1)).items():
         assert torch.isfinite(tensor).all() and torch.equal(tensor, fresh.model.state_dict()[name])
+
+
+# --- the same, through the command line (subprocesses: slow) --------------------------------
+
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+TRAIN = ("train", "--preset", "smoke", "--no-progress", "--set", "model.dtype=float32")
+
+
+def lensrl(*args: str, patch: str = "") -> subprocess.CompletedProcess[str]:
+    """``lensrl ARGS`` in a fresh interpreter, after running ``patch`` (a fault to inject)."""
+    code = f"{patch}\nimport sys\nfrom lensrl.cli import main\nraise SystemExit(main(sys.argv[1:]))"
+    return subprocess.run([sys.executable, "-c", code, *args], env=ENV, capture_output=True,
+                          text=True, timeout=600)
+
+
+def one_line_error(out: subprocess.CompletedProcess[str], code: int = 2) -> str:
+    """The error line of a CLI that failed as users should see it: ``code``, no traceback."""
+    assert out.returncode == code, out.stderr
+    assert "Traceback" not in out.stderr, out.stderr
+    errors = [line for line in out.stderr.splitlines() if line.startswith("lensrl ")]
+    assert len(errors) == 1, out.stderr
+    return errors[0]
+
+
+def metrics_without_times(run: Path) -> list[dict]:
+    return [{k: v for k, v in json.loads(r).items() if not k.startswith("time/")}
+            for r in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def cli_base(tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("cli") / "base"
+    out = lensrl(*TRAIN, "--steps", "2", "--checkpoint-every", "1", "--run-dir", str(run))
+    assert out.returncode == 0, out.stderr
+    return run
+
+
+@pytest.fixture
+def cli_run(cli_base, tmp_path) -> Path:
+    return Path(shutil.copytree(cli_base, tmp_path / "run"))
+
+
+@pytest.mark.slow
+def test_cli_moved_folder_resumes_evaluates_and_reports_like_the_original(cli_base, tmp_path):
+    full = tmp_path / "full"
+    assert lensrl(*TRAIN, "--steps", "3", "--checkpoint-every", "1", "--run-dir", str(full)).returncode == 0
+    moved = tmp_path / "synced" / "elsewhere"
+    shutil.copytree(cli_base, moved)
+    out = lensrl(*TRAIN, "--steps", "3", "--checkpoint-every", "1", "--run-dir", str(moved), "--resume")
+    assert out.returncode == 0, out.stderr
+    assert metrics_without_times(moved) == metrics_without_times(full)
+    out = lensrl("eval", "--run-dir", str(moved), "--limit", "2", "--samples", "2")
+    assert out.returncode == 0 and (moved / "eval" / "3.json").is_file(), out.stderr
+    out = lensrl("report", str(moved), "--out", str(tmp_path / "report"))
+    assert out.returncode == 0, out.stderr
+
+
+@pytest.mark.slow
+def test_cli_pickle_payload_is_not_run_and_the_refusal_is_named(cli_run, tmp_path):
+    marker = tmp_path / "payload-ran"
+    plant_payload(ckpt(cli_run, 2), marker)
+    out = lensrl(*TRAIN, "--steps", "2", "--run-dir", str(cli_run), "--resume")
+    assert out.returncode == 0, out.stderr  # resumed from step_1, saying why not step_2
+    assert re.search(r"step_2/trainer_state.pt: refused: .*io\.open", out.stderr), out.stderr
+    plant_payload(ckpt(cli_run, 1), marker)
+    plant_payload(ckpt(cli_run, 2), marker)
+    line = one_line_error(lensrl(*TRAIN, "--steps", "2", "--run-dir", str(cli_run), "--resume"))
+    assert "step_2/trainer_state.pt: refused" in line
+    assert not marker.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("damage", ["truncated", "missing tensor", "wrong shape",
+                                    "missing trainer state", "manifest mismatch"])
+def test_cli_damaged_checkpoint_falls_back_or_is_refused_naming_the_file(cli_run, damage):
+    change, problem = DAMAGES[damage]
+    change(ckpt(cli_run, 2))
+    if damage != "missing trainer state":  # lensrl eval needs the model only
+        line = one_line_error(lensrl("eval", "--run-dir", str(cli_run), "--checkpoint", "2"))
+        assert "step_2" in line and problem in line
+    out = lensrl(*TRAIN, "--steps", "2", "--run-dir", str(cli_run), "--resume")
+    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
+    assert re.search(rf"step_2 is damaged: \S*step_2/.*{re.escape(problem)}", out.stderr), out.stderr
+    assert (cli_run / "checkpoints" / "step_2.damaged").is_dir()
+    assert check_manifest(ckpt(cli_run, 2), 2)  # step 2 trained again from step 1, saved anew
+    assert [m["step"] for m in metrics_without_times(cli_run)] == [1, 2]
+    change(ckpt(cli_run, 1))
+    change(ckpt(cli_run, 2))
+    line = one_line_error(lensrl(*TRAIN, "--steps", "2", "--run-dir", str(cli_run), "--resume"))
+    assert "no usable checkpoint" in line and "step_2/" in line and problem in line
+
+
+ENOSPC_ON_STEP_2 = """
+import errno, os, torch
+real = torch.save
+def save(obj, f, *args, **kwargs):
+    if ".tmp_step_2_" in str(f):
+        open(f, "wb").write(b"partial")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    return real(obj, f, *args, **kwargs)
+torch.save = save
+"""
+
+
+@pytest.mark.slow
+def test_cli_full_disk_during_a_save_keeps_what_was_written(cli_base, tmp_path):
+    run = tmp_path / "run"
+    args = (*TRAIN, "--steps", "2", "--checkpoint-every", "1", "--run-dir", str(run))
+    line = one_line_error(lensrl(*args, patch=ENOSPC_ON_STEP_2))
+    assert "step_2/trainer_state.pt: could not write" in line and "No space left" in line
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step_1"]  # no temp left
+    assert check_manifest(ckpt(run, 1), 1)
+    assert file_sha256(ckpt(run, 1) / WEIGHTS) == file_sha256(ckpt(cli_base, 1) / WEIGHTS)
+    assert metrics_without_times(run) == metrics_without_times(cli_base)  # rows 1 and 2, whole
+    assert lensrl(*args, "--resume").returncode == 0  # the disk has room again
+    assert metrics_without_times(run) == metrics_without_times(cli_base)
+
+
+NAN_LOGPROB_ROW = """
+import math, torch, lensrl.train.trainer as t
+real = t.token_logprobs
+def one_nan_row(*args, **kwargs):
+    out = real(*args, **kwargs)
+    return torch.cat([out[:1] * math.nan, out[1:]]) if torch.is_grad_enabled() else out
+t.token_logprobs = one_nan_row
+"""
+
+NAN_GRADIENT = """
+import math, lensrl.train.trainer as t
+real = t.build_state
+def build_state(cfg):
+    state = real(cfg)
+    next(state.model.parameters()).register_hook(lambda g: g * math.nan)
+    return state
+t.build_state = build_state
+"""
+
+
+@pytest.mark.slow
+def test_cli_nan_never_reaches_the_weights(cli_base, tmp_path):
+    run = tmp_path / "logprob"
+    out = lensrl(*TRAIN, "--steps", "1", "--run-dir", str(run), "--set",
+                 "algo.share_prompt_prefix=false", patch=NAN_LOGPROB_ROW)
+    assert out.returncode == 0, out.stderr
+    assert "carry it (non-finite π_θ log-prob)" in out.stderr
+    assert metrics_without_times(run)[0]["train/skipped_nonfinite"] == 2.0
+    run = tmp_path / "gradient"
+    line = one_line_error(lensrl(*TRAIN, "--steps", "3", "--checkpoint-every", "1",
+                                 "--run-dir", str(run), patch=NAN_GRADIENT), code=1)
+    assert "3 updates in a row" in line and "optim.max_bad_updates = 3" in line
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step_1"]
+    assert all(torch.isfinite(t).all() for t in weights_of(ckpt(run, 1)).values())
