@@ -1,5 +1,5 @@
-"""The run-folder format (lensrl.runs): one JSONL rule for every reader, config.json, and the
-checkpoint listing."""
+"""The run-folder format (lensrl.runs): one JSONL rule for every reader, config.json, the
+checkpoint listing and the checkpoint manifest."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from lensrl.runs import (
+    CheckpointError,
     RunLog,
+    check_manifest,
     checkpoint_dirs,
     latest_checkpoint,
     read_config,
@@ -17,6 +19,7 @@ from lensrl.runs import (
     read_metrics,
     truncate_after_step,
     write_config,
+    write_manifest,
 )
 
 
@@ -63,3 +66,28 @@ def test_checkpoints_listed_by_step_without_temp_folders(tmp_path):
         (tmp_path / "checkpoints" / name).mkdir(parents=True)
     assert sorted(checkpoint_dirs(tmp_path)) == [2, 10]
     assert latest_checkpoint(tmp_path) == (10, tmp_path / "checkpoints" / "step_10")
+
+
+def test_manifest_catches_a_missing_cut_or_changed_file_and_a_renamed_folder(tmp_path):
+    ckpt = tmp_path / "step_3"
+    (ckpt / "model").mkdir(parents=True)
+    (ckpt / "model" / "model.safetensors").write_bytes(b"w" * 64)
+    (ckpt / "trainer_state.pt").write_bytes(b"s" * 32)
+    assert check_manifest(ckpt, 3) is False  # written before manifests (0.1): not checked here
+    write_manifest(ckpt, 3)
+    assert check_manifest(ckpt, 3) is True
+    with pytest.raises(CheckpointError, match="manifest is for step 3, the folder for 4"):
+        check_manifest(ckpt, 4)
+    (ckpt / "trainer_state.pt").write_bytes(b"s" * 31 + b"t")
+    with pytest.raises(CheckpointError, match=r"trainer_state.pt: sha256 differs"):
+        check_manifest(ckpt, 3)
+    (ckpt / "trainer_state.pt").write_bytes(b"s" * 32)
+    (ckpt / "model" / "model.safetensors").write_bytes(b"w" * 10)
+    with pytest.raises(CheckpointError, match=r"model.safetensors: 10 bytes, the manifest says 64"):
+        check_manifest(ckpt, 3)
+    (ckpt / "model" / "model.safetensors").unlink()
+    with pytest.raises(CheckpointError, match=r"model.safetensors: missing \(listed in"):
+        check_manifest(ckpt, 3)
+    (ckpt / "manifest.json").write_text("{")
+    with pytest.raises(CheckpointError, match=r"manifest.json: unreadable manifest"):
+        check_manifest(ckpt, 3)

@@ -40,3 +40,12 @@ def test_resume_with_other_settings_names_them(tmp_path):
     cfg.run.steps += 5  # a resumable change
     with pytest.raises(ConfigError, match="already holds a run"):
         open_run_dir(cfg, tmp_path, resume=False)
+
+
+def test_a_moved_run_folder_resumes_its_path_is_not_a_setting(tmp_path):
+    old, new = tmp_path / "old", tmp_path / "synced" / "new"
+    cfg = TrainConfig.from_dict({"run": {"run_dir": str(old)}})
+    _saved(new, cfg.to_dict())  # config.json still names the folder it was trained in
+    moved = TrainConfig.from_dict({"run": {"run_dir": str(new)}})
+    open_run_dir(moved, new, resume=True)
+    assert json.loads((new / "config.json").read_text())["run"]["run_dir"] == str(new)
