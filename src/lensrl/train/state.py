@@ -261,7 +261,7 @@ def save_checkpoint(
     hf_logging.disable_progress_bar()  # no "Writing model shards" bar per checkpoint
     root = run_dir / "checkpoints"
     final = root / f"step_{step}"
-    with _writing(final, root, "."):
+    with _writing(final, root, ""):
         root.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".tmp_step_{step}_"))
     try:
