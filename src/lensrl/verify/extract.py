@@ -116,7 +116,7 @@ _CORRECTION_RE = re.compile(
     r"(?i)\b(?:wait|actually|mistake|wrong|incorrect|correction|recheck|re-check|reconsider|"
     r"oops|instead|however|not\s+correct)\b"
 )
-_SENTENCE_END_RE = re.compile(r"[.!;](?=\s|$)|\n")
+_SENTENCE_END_RE = re.compile(r"[.;](?=\s|$)|\n")  # not "!": "3! = 6" is a factorial
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")  # form feed, vertical tab: spaces
 _WRAPPERS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"))
 
@@ -282,7 +282,7 @@ def _clean_tail(tail: str) -> bool:
     ("because ...", "since ...") ends the tail: it justifies the answer, it does not add one."""
     tail = _REASON_RE.split(tail, maxsplit=1)[0]
     tail = _TEXT_RE.sub(lambda m: " " + m.group(1) + " ", tail)
-    if re.search(r"[\d$\\=<>+*/^_?{}\[\]|]", tail):
+    if re.search(r"[\d$\\=<>+*/^_?{}\[\]|()\"`]", tail):
         return False
     return _HEDGE_RE.search(tail) is None
 
@@ -342,7 +342,8 @@ def clean_answer(
             hedged = _HEDGE_RE.search(_MODAL_RE.sub(" ", subject)) or re.search(
                 _MODAL_RE.pattern + r"\s*$", subject
             )
-            if not re.search(r"\d|\?", subject) and not hedged:
+            # Prose or named math only: code (``exec("x = 3")``) has quotes and brackets.
+            if not re.search(r"[\d?\"`()\[\]{}_\\]", subject) and not hedged:
                 if not re.search(r"\d", sentence[: copula.start()]):
                     rest = sentence[copula.end() :]
                     return clean_answer(rest, numbers=numbers, split=False, list_gold=list_gold)
