@@ -1,15 +1,16 @@
 """Conformance with Math-Verify's own regression tables, read from its source distribution.
 
-    python -m lensrl.verify.conformance --fetch --out results/conformance.json   # make conformance
+    python -m lensrl.verify.conformance --fetch --out .cache/conformance/report.json  # make conformance
 
-``--fetch`` downloads the math-verify sdist pinned in ``constraints/cpu.txt``
+``--fetch`` (``--fetch-only``: and nothing else) downloads the math-verify sdist pinned in ``constraints/cpu.txt``
 (``pip download --no-binary :all: --no-deps``) into the cache folder (``.cache/conformance``,
 git-ignored). The parametrised ``(gold, prediction, expected)`` cases of ``tests/test_all.py``,
 ``tests/test_numina_cases.py`` and ``tests/test_open_thoughts.py`` are read from the archive with
 :mod:`ast` (``ast.literal_eval`` on each case: the upstream files are never imported or executed)
 and each is run through :func:`lensrl.verify.verify` (not strict). The report gives agreement,
 false "correct" (we say correct, the table says wrong), false "wrong" and ``correct is None``, by
-file and by family (the test function).
+file and by family (the test function). The JSON report quotes the cases that differ, so it
+stays in the cache folder: the cases are not copied into the repository.
 
 Cases whose test calls Math-Verify with a non-default configuration (expression extraction only,
 ``precision`` other than 6, ``allow_set_relation_comp=True``) are judged against what the default
@@ -32,6 +33,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from lensrl.verify.pool import VerifierPool
 
 FILES = ("tests/test_all.py", "tests/test_numina_cases.py", "tests/test_open_thoughts.py")
 DEFAULT_CACHE = Path(".cache/conformance")
@@ -70,9 +73,8 @@ def fetch(cache: Path, version: str) -> Path:
         cache.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps",
                "-q", "-d", str(cache), f"math-verify=={version}"]
-        subprocess.run(cmd, check=True)
-    if not path.exists():
-        raise SystemExit(f"{path}: pip download did not produce it")
+        if subprocess.run(cmd).returncode != 0 or not path.exists():
+            raise SystemExit(f"{path}: `{' '.join(cmd[2:])}` failed (no network?)")
     return path
 
 
@@ -182,15 +184,17 @@ def _tally(rows: list[tuple[Case, bool | None]]) -> dict[str, Any]:
     }
 
 
-def run(cases: list[Case], unread: list[str], *, workers: int = 2) -> dict[str, Any]:
-    """Judge every case with lensrl's verifier; the report as a dict."""
-    from lensrl.verify import VerifierPool
-
+def run(
+    cases: list[Case], unread: list[str], *, workers: int = 2, pool: VerifierPool | None = None
+) -> dict[str, Any]:
+    """Judge every case with lensrl's verifier (``pool``, or a new one); the report as a dict."""
     rebase_nondefault(cases)
-    with VerifierPool(workers=workers, timeout=10.0) as pool:
-        verdicts = pool.verify_batch(
-            [c.gold for c in cases], [c.prediction for c in cases], strict=False
-        )
+    golds, preds = [c.gold for c in cases], [c.prediction for c in cases]
+    if pool is None:
+        with VerifierPool(workers=workers, timeout=10.0) as own:
+            verdicts = own.verify_batch(golds, preds, strict=False)
+    else:
+        verdicts = pool.verify_batch(golds, preds, strict=False)
     rows = [(c, v.correct) for c, v in zip(cases, verdicts, strict=True)]
     by_file = {f: _tally([r for r in rows if r[0].file == f]) for f in FILES}
     families = Counter((c.file, c.family) for c in cases)
@@ -246,10 +250,14 @@ def main(argv: list[str] | None = None) -> int:
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--fetch", action="store_true", help="download the sdist if missing")
+    parser.add_argument("--fetch-only", action="store_true", help="download it, run nothing")
     parser.add_argument("--out", type=Path, help="write the report as JSON here")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
     version = pinned_version()
+    if args.fetch_only:
+        print(fetch(args.cache, version))
+        return 0
     sdist = fetch(args.cache, version) if args.fetch else sdist_path(args.cache, version)
     if not sdist.exists():
         print(f"{sdist}: missing; fill the cache with `make conformance` or "

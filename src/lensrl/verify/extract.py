@@ -287,6 +287,13 @@ def _clean_tail(tail: str) -> bool:
     return _HEDGE_RE.search(tail) is None
 
 
+def _last(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
+    found = None
+    for found in pattern.finditer(text):  # noqa: B007 (the last one is wanted)
+        pass
+    return found
+
+
 def _mask_math(text: str) -> str:
     """``text`` with the inside of each ``$...$`` blanked (same length), to search prose only."""
     return _INLINE_MATH_RE.sub(lambda m: "$" + " " * (len(m.group()) - 2) + "$", text)
@@ -332,9 +339,7 @@ def clean_answer(
         return strip_math_delimiters(sentence) or None  # bare mathematics
     if split:
         masked = _mask_math(sentence)
-        copula = None
-        for copula in _COPULA_RE.finditer(masked):
-            pass
+        copula = _last(_COPULA_RE, masked)
         if copula is not None:
             subject = masked[: copula.start()]
             # "the number of points that could be in the domain is 19" is fine; "the answer
@@ -343,10 +348,10 @@ def clean_answer(
                 _MODAL_RE.pattern + r"\s*$", subject
             )
             # Prose or named math only: code (``exec("x = 3")``) has quotes and brackets.
-            if not re.search(r"[\d?\"`()\[\]{}_\\]", subject) and not hedged:
-                if not re.search(r"\d", sentence[: copula.start()]):
-                    rest = sentence[copula.end() :]
-                    return clean_answer(rest, numbers=numbers, split=False, list_gold=list_gold)
+            code_like = re.search(r"[\d?\"`()\[\]{}_\\]", subject)
+            if not code_like and not hedged and not re.search(r"\d", sentence[: copula.start()]):
+                rest = sentence[copula.end() :]
+                return clean_answer(rest, numbers=numbers, split=False, list_gold=list_gold)
     return None
 
 
@@ -405,9 +410,7 @@ def final_sentence_answer(text: str, *, list_gold: bool = False) -> str | None:
         return None  # an answer phrase there has already decided
     # Flattened text runs sentences together ("P(A) = 2/3 Therefore, ..."): a capitalised
     # conclusion word starts the last sentence too.
-    restart = None
-    for restart in _RESTART_RE.finditer(sentence):
-        pass
+    restart = _last(_RESTART_RE, sentence)
     if restart is not None:
         sentence = sentence[restart.start() :]
     conclusion = _CONCLUSION_RE.match(sentence)
