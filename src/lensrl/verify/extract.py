@@ -12,23 +12,30 @@ Predictions (``extract_prediction``):
    separator needs a comma, ``and`` or ``or``: ``\\boxed{2} \\boxed{3}`` reads as ``3``. If the
    last ``\\boxed`` is never closed the prediction has no answer: a truncated final answer is
    not an answer.
+   Not in strict mode, a clean answer phrase *after* the last box (``... \\boxed{255} ...
+   Final Answer: The final answer is $10,455$.``) states the final answer and wins.
 2. Not in strict mode, when there is no ``\\boxed`` at all:
    a. GSM8K style: the text after the last ``####`` on its line;
-   b. the last "answer is X" / "Answer: X" / "**Final Answer**" phrase (see
-      :func:`answer_after_phrase`): display math right after it (``$$ 9 $$``, ``\\[ 9 \\]``, also
-      on the next line); else, in the rest of its sentence, the last ``$...$``, unless it holds
-      no digit and a plain number follows it (``The largest $n$ is 34.`` gives ``34``); a sentence
-      with words and no math gives its first plain number (:func:`plain_number`: thousands
-      separators, units and currency dropped, a decimal comma read where unambiguous); a
-      sentence of bare mathematics (``x >= 5``, ``3/4``) is taken whole;
-   c. a short bare answer: the whole text if it is one line of at most ``MAX_BARE_CHARS``.
+   b. the last "answer is X" / "Answer: X" / "Answer $X$" / "**Final Answer**" phrase (see
+      :func:`answer_after_phrase`), read by :func:`clean_answer`: what follows must *be* one
+      answer (math, a plain number, ``\\text{}`` or one word, then only words such as units:
+      no second value, no negation or hedge, no question), or ``<subject> is <answer>``; a
+      correction after it ("wait", "actually", "mistake" ...) cancels it. A phrase that yields
+      nothing yields nothing: ``The answer is not 3, it is 5`` has no answer;
+   c. the last sentence, when it opens with a conclusion (``Therefore``, ``So``, ``We find
+      that`` ...) and states one answer the same way (:func:`final_sentence_answer`), or is
+      ``<subject> is $math$`` / ``<label>: $math$``;
+   d. a short bare answer: a one-line text of at most ``MAX_BARE_CHARS`` that is one answer
+      (``42``, ``1000,99``, ``$x^2$``, ``28 percent``), not a sentence.
 
 With ``list_gold=True`` (the gold answer is a list, :func:`is_list_answer`), boxes at the end
 separated by white space alone are joined too (``\\boxed{1}\\boxed{2}`` reads as ``1, 2``), as
 long as the last box is not a list itself.
 
 Gold answers (``extract_gold``): the last ``\\boxed{}`` if there is one (so a MATH solution works as
-gold), else the text after ``####``, else the whole string; ``$...$``, ``\\(...\\)`` and ``\\[...\\]``
+gold), joined with the boxes just before it when at most three words separate them
+(``\\boxed{1} papers and \\boxed{2} bins`` is ``1, 2``); else the text after ``####``; else, for a
+long text, its answer phrase; else the whole string; ``$...$``, ``\\(...\\)`` and ``\\[...\\]``
 around it are removed.
 """
 
