@@ -35,6 +35,10 @@ TRAPS: dict[str, list[str]] = {
         "Answer: 3 to 4",
         "So the answer could be 3.",
         "The answer is less than 3.",
+        "The answer is 3... or not.",
+        "The final answer is 3 in case A.",
+        "Thus, 3 seems too small.",
+        "Therefore, 3 is the smallest candidate.",
     ],
     "expression containing the number": [
         "So the answer is x+3 where x=2.",
@@ -47,6 +51,9 @@ TRAPS: dict[str, list[str]] = {
         "The answer is 3 times the width.",
         "The answer is \\boxed{x+3}",
         "The answer is 3! = 6.",
+        "The answer is 3 x",
+        "The answer is 3 factorial.",
+        "The answer is 3 per cent of x.",
     ],
     "later correction": [
         "I first thought 3, but the answer is 4.",
@@ -55,6 +62,11 @@ TRAPS: dict[str, list[str]] = {
         "The answer is 3.\nActually, re-checking the sum gives 5.",
         "Answer: 3. However, I made an error, the answer is 9.",
         "The answer is 4, not 3.",
+        "The answer is $3$; no, $4$.",
+        "The answer is 3. No, 4.",
+        "The answer is 3. Or maybe 4.",
+        "The answer is 3. Hold on, that's not right.",
+        "The answer is 3\nNo, it is 4",
     ],
     "box beside a stray number": [
         "We tried 3 first. \\boxed{4}",
@@ -71,6 +83,9 @@ TRAPS: dict[str, list[str]] = {
         "The answer is exec(\"x = 3\")",
         "Answer: print(3)",
         "The answer is os.path.join('a', '3')",
+        "The answer is 3.txt",
+        "Answer: 3 && echo",
+        "The answer is 3 # comment",
     ],
     "no answer phrase": [
         "I tried 3 and it failed.",
@@ -106,6 +121,9 @@ def test_the_same_phrasings_still_read_a_plain_answer(pool: VerifierPool) -> Non
         "Therefore, the number of apples is 3.",
         "So the final answer is 3. I hope it is correct.",
         "The answer is \\boxed{3}",
+        "So Ana has 3 apples.",
+        "The answer is **3**.",
+        "Answer: 3 cm",
     ]
     got = pool.verify_batch(["3"] * len(plain), plain)
     assert [v.correct for v in got] == [True] * len(plain), got

@@ -82,7 +82,7 @@ _NUMBER_RE = re.compile(
 # "3.5.1" are not the number 3. A currency sign before it and a percent sign after it belong to it.
 _LEAD_NUMBER_RE = re.compile(
     r"[-\u2212]?(?:\\?\$)?(?:\d{1,3}(?:,\d{3})+(?:\.\d{1,30})?|\d{1,30}(?:[.,]\d{1,30})?"
-    r"|\.\d{1,30})(?:/\d{1,30})?(?:\s?(?:\\?%|\\?\$|\u20ac|\u00a3))?(?![\w(^!'\[{]|[.,/]\d)"
+    r"|\.\d{1,30})(?:/\d{1,30})?(?:\s?(?:\\?%|\\?\$|\u20ac|\u00a3))?(?![\w(^!'\[{]|[.,/]\w)"
 )
 _THOUSANDS_NUMBER_RE = re.compile(r"-?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d{1,30})?")
 _WORD_RE = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")  # a word, not a LaTeX command's name
@@ -95,7 +95,9 @@ _HEDGE_RE = re.compile(
     r"divided|multiplied|squared|cubed|more|less|fewer|greater|smaller|larger|least|most|"
     r"wrong|incorrect|either|neither|between|to|through|until|guess|think|thought|tried|unsure|"
     r"wait|actually|instead|rather|where|when|whenever|assuming|assume|suppose|let|check|"
-    r"isn|aren|cannot|can|don|doesn|won|could|might|would|should|may)\b"
+    r"isn|aren|cannot|can|don|doesn|won|could|might|would|should|may|case|cases|otherwise|only|"
+    r"seems?|seemed|too|candidates?|possible|options?|try|attempt|estimated?|initial|"
+    r"factorial|doubled|tripled|halved|digits?|mod|modulo)\b"
 )
 _REASON_RE = re.compile(r"(?i)\b(?:because|since|given\s+that|due\s+to)\b")
 _MODAL_RE = re.compile(r"(?i)\b(?:can|could|might|would|should|may|will)\b")
@@ -113,17 +115,24 @@ _CONCLUSION_RE = re.compile(
 _RESTART_RE = re.compile(r"(?<=\s)(?:Therefore|Thus|Hence|So|Finally)\b")
 _THERE_IS_RE = re.compile(r"(?i)there\s+(?:is|are)\s+")
 # Where "<subject> is <answer>" splits: the last copula, "=", "by" or a label's colon.
-_COPULA_RE = re.compile(r"(?i)\b(?:is|are|was|were|equals|becomes|be|by)\b|=|:")
+_COPULA_RE = re.compile(
+    r"(?i)\b(?:is|are|was|were|equals|becomes|be|by|has|have|had|gets|needs|costs|weighs|"
+    r"takes|earns|pays|spends|makes|receives|sells|buys|reads|saves)\b|=|:"
+)
 # What a model writes after it is done: a chat template's next turn, the Minerva sign-off.
 _SPECIAL_TOKEN_RE = re.compile(r"<\|[A-Za-z_]{1,30}\|>")
 _HOPE_RE = re.compile(r"(?i)I\s+hope\s+(?:it|this)\s+is\s+correct")
 _SIGN_OFF_RE = re.compile(r"(?i)\s*I\s+hope\s+(?:it|this)\s+is\s+correct\W{0,3}$")
 # A correction after the answer's sentence makes that answer no longer the final one.
 _CORRECTION_RE = re.compile(
-    r"(?i)\b(?:wait|actually|mistake|wrong|incorrect|correction|recheck|re-check|reconsider|"
-    r"oops|instead|however|not\s+correct)\b"
+    r"(?i)\b(?:wait|actually|mistake|wrong|incorrect|correction|recheck|re-check|double-check|"
+    r"reconsider|oops|instead|however|not\s+(?:correct|right)|hold\s+on|hmm+|sorry|scratch|"
+    r"never\s*mind|redo|second\s+thought|revised|updated|rather)\b"
+    r"|\?|(?:^|[.!:;\n])\s*(?:no|nope|or|but)\b"
 )
-_SENTENCE_END_RE = re.compile(r"[.;](?=\s|$)|\n")  # not "!": "3! = 6" is a factorial
+# A full stop (not an ellipsis: "3... or not" goes on) or a line break. Not "!" ("3! = 6" is a
+# factorial) and not ";" ("$3$; no, $4$" is one sentence).
+_SENTENCE_END_RE = re.compile(r"(?<!\.)\.(?=\s|$)|\n")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")  # form feed, vertical tab: spaces
 _WRAPPERS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"))
 
@@ -289,8 +298,10 @@ def _clean_tail(tail: str) -> bool:
     ("because ...", "since ...") ends the tail: it justifies the answer, it does not add one."""
     tail = _REASON_RE.split(tail, maxsplit=1)[0]
     tail = _TEXT_RE.sub(lambda m: " " + m.group(1) + " ", tail)
-    if re.search(r"[\d$\\=<>+*/^_?{}\[\]|()\"`]", tail):
+    if re.search(r"[\d$\\=<>+*/^_?{}\[\]|()\"`&#@~]|\s-", tail):
         return False
+    if re.search(r"(?<![A-Za-z'])[b-fi-knp-rt-z](?![A-Za-z'])", tail):
+        return False  # a lone letter is a variable ("3 x" is 3x), unless a unit: m, g, s, h, l
     return _HEDGE_RE.search(tail) is None
 
 
@@ -323,6 +334,7 @@ def clean_answer(
     ``<subject> is <answer>`` gives the answer when the subject has no digit and no hedge (``the
     largest $n$ is 34``).
     """
+    segment = segment.replace("**", " ")  # Markdown bold: "**3**"
     seg = segment[_LEAD_FILLER_RE.match(segment).end() :]  # type: ignore[union-attr]
     seg = seg.strip()
     if not seg or _HEDGE_RE.match(seg):
