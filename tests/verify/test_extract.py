@@ -198,11 +198,19 @@ def test_boxes_joined_for_a_list_gold(text: str, list_gold: bool, answer: str) -
         "The answer is $n$ " + "$a$ 1 " * 60_000,
         "Final answer " * 50_000,
         ("\\boxed{1}" + " " * 150) * 3_000,
+        "Therefore, " * 60_000,
+        "The answer is 3 " + "x is " * 100_000,
+        "So the value is " + "**" * 200_000,
+        "3" + "." * 400_000,
+        "\\boxed{1} The answer is " + "$" * 400_000,
+        "Thus " + "$a$ " * 100_000 + "is 3",
+        "The answer is 3. " + "Wait " * 100_000,
     ],
 )
 def test_new_fallbacks_are_fast_on_large_input(text: str) -> None:
     start = time.perf_counter()
     E.extract_prediction(text)
     E.extract_prediction(text, list_gold=True)
+    E.extract_gold(text)
     E.is_list_answer(text)
     assert time.perf_counter() - start < 1.0
