@@ -100,6 +100,7 @@ _HEDGE_RE = re.compile(
     r"factorial|doubled|tripled|halved|digits?|mod|modulo)\b"
 )
 _REASON_RE = re.compile(r"(?i)\b(?:because|since|given\s+that|due\s+to)\b")
+_ARITHMETIC_RE = re.compile(r"\s*\(?\s*\d{1,30}(?:\s*[-+*/\u00d7\u00b7]\s*\(?\d{1,30}\)?){1,20}\s*\)?\s*")
 _MODAL_RE = re.compile(r"(?i)\b(?:can|could|might|would|should|may|will)\b")
 # Fillers between an answer phrase and the answer ("The answer is simply 3").
 _LEAD_FILLER_RE = re.compile(
@@ -324,15 +325,17 @@ def clean_answer(
     split: bool = True,
     list_gold: bool = False,
     whole: bool = False,
+    bare: bool = True,
 ) -> str | None:
     """The answer that ``segment`` (what follows an answer phrase) *is*, or None.
 
     It is the math (inline or display), plain number (when ``numbers``), ``\\text{...}`` or
     single word that opens the segment, followed only by a clean tail (:func:`_clean_tail`:
     ``25 apples`` is 25, ``3 or 4``, ``3, not 4``, ``3?`` are nothing). A segment of bare
-    mathematics without words is taken whole (``x >= 5``, ``(2, 3)``). Else, with ``split``,
+    mathematics without words is taken whole (``x >= 5``, ``(2, 3)``; not with ``bare=False``).
+    Else, with ``split``,
     ``<subject> is <answer>`` gives the answer when the subject has no digit and no hedge (``the
-    largest $n$ is 34``).
+    largest $n$ is 34``), or is a computation in plain numbers (``12 + 1 = 13``).
     """
     segment = segment.replace("**", " ")  # Markdown bold: "**3**"
     seg = segment[_LEAD_FILLER_RE.match(segment).end() :]  # type: ignore[union-attr]
@@ -354,7 +357,8 @@ def clean_answer(
         if _clean_tail(tail):
             return found[0]
     sentence = _SENTENCE_END_RE.split(seg, maxsplit=1)[0].strip()
-    if numbers and not _WORD_RE.search(_TEXT_RE.sub(" w ", sentence)) and "$" not in sentence:
+    no_words = not _WORD_RE.search(_TEXT_RE.sub(" w ", sentence))
+    if bare and numbers and no_words and "$" not in sentence:
         return strip_math_delimiters(sentence) or None  # bare mathematics
     if split:
         masked = _mask_math(sentence)
@@ -368,7 +372,10 @@ def clean_answer(
             )
             # Prose or named math only: code (``exec("x = 3")``) has quotes and brackets.
             code_like = re.search(r"[\d?\"`()\[\]{}_\\]", subject)
-            if not code_like and not hedged and not re.search(r"\d", sentence[: copula.start()]):
+            named = not code_like and not hedged and not re.search(r"\d", sentence[: copula.start()])
+            # "So, 12 + 1 = 13": a computation in plain numbers whose result is stated.
+            computed = copula.group() == "=" and _ARITHMETIC_RE.fullmatch(sentence[: copula.start()])
+            if named or computed:
                 rest = sentence[copula.end() :]
                 return clean_answer(rest, numbers=numbers, split=False, list_gold=list_gold)
     return None
@@ -438,7 +445,8 @@ def final_sentence_answer(text: str, *, list_gold: bool = False) -> str | None:
         there = _THERE_IS_RE.match(sentence)
         if there is not None:
             sentence = sentence[there.end() :]
-        return clean_answer(sentence, list_gold=list_gold)
+        # No bare formula taken whole here: "Therefore x + 3 = 5." is a step, not an answer.
+        return clean_answer(sentence, list_gold=list_gold, bare=False)
     if _leading_math(sentence) is not None:
         return None  # a bare formula closing a derivation is a step, not a stated answer
     return clean_answer(sentence, numbers=False, list_gold=list_gold)
@@ -497,8 +505,8 @@ def _bare(text: str, list_gold: bool) -> str | None:
     the subject split): a number (``1000,99`` read with a decimal comma, ``28 percent``),
     mathematics, or one word; None for a sentence (``I tried 18 and failed``)."""
     bare = text.strip()
-    if not bare or "\n" in bare or len(bare) > MAX_BARE_CHARS:
-        return None
+    if not bare or "\n" in bare or len(bare) > MAX_BARE_CHARS or _CONCLUSION_RE.match(bare):
+        return None  # a conclusion is a sentence: final_sentence_answer has read it
     return clean_answer(bare, split=False, list_gold=list_gold, whole=True)
 
 
