@@ -54,6 +54,7 @@ TRAPS: dict[str, list[str]] = {
         "The answer is 3 x",
         "The answer is 3 factorial.",
         "The answer is 3 per cent of x.",
+        "Therefore, x + 3 = 3.",
     ],
     "later correction": [
         "I first thought 3, but the answer is 4.",
@@ -124,6 +125,7 @@ def test_the_same_phrasings_still_read_a_plain_answer(pool: VerifierPool) -> Non
         "So Ana has 3 apples.",
         "The answer is **3**.",
         "Answer: 3 cm",
+        "So, 1 + 2 = 3 in this case.",
     ]
     got = pool.verify_batch(["3"] * len(plain), plain)
     assert [v.correct for v in got] == [True] * len(plain), got

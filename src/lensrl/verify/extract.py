@@ -95,7 +95,7 @@ _HEDGE_RE = re.compile(
     r"divided|multiplied|squared|cubed|more|less|fewer|greater|smaller|larger|least|most|"
     r"wrong|incorrect|either|neither|between|to|through|until|guess|think|thought|tried|unsure|"
     r"wait|actually|instead|rather|where|when|whenever|assuming|assume|suppose|let|check|"
-    r"isn|aren|cannot|can|don|doesn|won|could|might|would|should|may|case|cases|otherwise|only|"
+    r"isn|aren|cannot|can|don|doesn|won|could|might|would|should|may|in\s+case|cases|case\s+\w{1,3}|otherwise|only|"
     r"seems?|seemed|too|candidates?|possible|options?|try|attempt|estimated?|initial|"
     r"factorial|doubled|tripled|halved|digits?|mod|modulo)\b"
 )
