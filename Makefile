@@ -10,7 +10,7 @@ export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install test test-slow lint demo bench test-verl clean
+.PHONY: install test test-slow lint demo bench test-verl clean conformance
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -41,6 +41,10 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/lensrl bench --out bench/results.json
+
+# Math-Verify's own regression tables, from its pinned sdist (cached in .cache/conformance).
+conformance: $(STAMP)
+	$(BIN)/python -m lensrl.verify.conformance --fetch --out .cache/conformance/report.json
 
 # Resumable: run it again after an interruption (docs/study.md); `--dry-run` shows the plan.
 .PHONY: study

@@ -180,7 +180,7 @@ CASES: dict[str, list[Case]] = {
         ("$1220$", "Answer: the length is 1,22 m", False, "decimal comma is not thousands"),
         ("$25$", "The answer is 25 apples.", True, "unit word"),
         ("$-3$", "The answer is \u22123.", True, "Unicode minus"),
-        ("$12$", "So the answer is: 12 dollars and 5 cents", True, "the first number answers"),
+        ("$12$", "So the answer is: 12 dollars and 5 cents", False, "12.05 is not 12"),
         ("$8$", "Final Answer: The final answer is $8$. I hope it is correct.", True, "Minerva"),
         ("$8$", "Answer: $$8$$", True, "display dollars inline"),
         ("$x \\geq 5$", "The answer is x >= 5.", True, "ASCII relation in prose"),

@@ -61,6 +61,12 @@ def test_nothing_is_executed(pool: VerifierPool, tmp_path: Path) -> None:
     got = pool.verify_batch(golds, preds)
     assert not marker.exists()
     assert all(v.correct is not True for v in got[: 2 * len(payloads)])
+    # The verdicts must not depend on the digits in pytest's tmp path (``.../pytest-3/...``):
+    # the same payloads with the gold's digit in their path are still not correct.
+    digits = [p.replace(str(marker), "/tmp/pytest-of-u/pytest-3/3/pwned") for p in payloads]
+    got = pool.verify_batch(["3"] * 2 * len(digits), [f"The answer is {p}" for p in digits]
+                            + [f"Answer: {p}" for p in digits])
+    assert all(v.correct is False for v in got), got
 
 
 def test_stuck_workers_are_replaced_and_batch_completes(pool: VerifierPool) -> None:
