@@ -150,6 +150,10 @@ def add_lora(model: Any, settings: dict[str, Any] | None, *, seed: int = 0) -> A
     :func:`load_pretrained` reads back."""
     if settings is None:
         return model
+    if has_lora(model):  # e.g. model.init_from a LoRA run's checkpoint, which keeps its own
+        raise ValueError("model.lora: this model already holds LoRA adapters (a checkpoint of a "
+                         "LoRA run?); leave model.lora out to go on training them, or merge "
+                         "them first (lensrl.policy.merge_lora)")
     try:
         from peft import LoraConfig, inject_adapter_in_model
     except ImportError as exc:

@@ -75,6 +75,12 @@ def test_unknown_target_module_is_named():
         add_lora(model, {"target_modules": ["qkv_proj"]})
 
 
+def test_adapters_are_not_added_twice():
+    model, _ = adapted()
+    with pytest.raises(ValueError, match="already holds LoRA adapters"):
+        add_lora(model, LORA)
+
+
 def test_only_adapters_train_and_start_as_the_base_model():
     base, _ = build_tiny("nano", ALPHABET, seed=0)
     before = logits(base)
