@@ -145,13 +145,12 @@ def run_variant(spec: dict[str, Any], variant: str, tmp: Path) -> dict[str, Any]
     try:
         warm = lensrl_step(s, cfg)  # warm-up, not counted
         lensrl_peak = peak_rss_mib()  # lensrl alone: model load and a step
-        trainable = sum(p.numel() for p in s.model.parameters() if p.requires_grad)
+        trainable = _trainable(s.model)
         with TrlStepper(model_factory=lambda: load_model(cfg.model, cfg.run.seed),
                         prompts=prompts, group_size=cfg.rollout.samples_per_prompt,
                         max_completion_length=cfg.rollout.max_new_tokens,
                         peft_config=peft_config(spec["lora"]) if lora else None) as trl:
-            trl_trainable = sum(p.numel() for p in trl.trainer.model.parameters()
-                                if p.requires_grad)
+            trl_trainable = _trainable(trl.trainer.model)
             trl.step()  # warm-up, not counted
             for _ in range(spec["rounds"]):
                 got: dict[str, list[dict[str, float]]] = {"trl": [], "lensrl": []}
@@ -195,6 +194,10 @@ def run_variant(spec: dict[str, Any], variant: str, tmp: Path) -> dict[str, Any]
         "lensrl_load_s": load_s,
         "prompt_examples": prompts[:2],
     }
+
+
+def _trainable(model: Any) -> int:
+    return int(sum(p.numel() for p in model.parameters() if p.requires_grad))
 
 
 def _rate(rows: list[dict[str, float]]) -> float:
