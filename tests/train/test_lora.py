@@ -1,4 +1,5 @@
-"""model.lora: LoRA adapters through peft on the smoke preset's nano model (fp32, one thread)."""
+"""model.lora in training: its settings, the sampler, checkpoints, resume and eval, on the smoke
+preset's nano model (fp32, one thread). lensrl.policy's LoRA helpers: tests/test_policy.py."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import torch
 from safetensors.torch import load_file
 
 from lensrl.data import ALPHABET
-from lensrl.policy import add_lora, build_tiny, load_checkpoint, merge_lora, token_logprobs
+from lensrl.policy import add_lora, build_tiny, load_checkpoint, token_logprobs
 from lensrl.train.config import ConfigError, TrainConfig, apply_overrides
 from lensrl.train.presets import load_preset
 from lensrl.train.state import build_state, restore_state, save_state
@@ -67,38 +68,6 @@ def test_settings_are_completed_and_set_from_the_command_line():
     assert lora == {"r": 8, "alpha": 32, "target_modules": ["q_proj"], "dropout": 0.0}
     with pytest.raises(ConfigError, match=r"model\.lora"):
         TrainConfig.from_dict(apply_overrides({}, ["model.lora=r8"]))
-
-
-def test_unknown_target_module_is_named():
-    model, _ = build_tiny("nano", ALPHABET)
-    with pytest.raises(ValueError, match="model.lora.target_modules"):
-        add_lora(model, {"target_modules": ["qkv_proj"]})
-
-
-def test_adapters_are_not_added_twice():
-    model, _ = adapted()
-    with pytest.raises(ValueError, match="already holds LoRA adapters"):
-        add_lora(model, LORA)
-
-
-def test_only_adapters_train_and_start_as_the_base_model():
-    base, _ = build_tiny("nano", ALPHABET, seed=0)
-    before = logits(base)
-    model = add_lora(base, LORA)
-    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
-    assert trainable and all(".lora_A." in n or ".lora_B." in n for n in trainable)
-    assert len(trainable) == 2 * 3 * model.config.num_hidden_layers
-    assert torch.equal(logits(model), before)  # B = 0: the adapters change nothing yet
-
-
-def test_merged_adapter_gives_the_same_logits():
-    model, _ = adapted()
-    base, _ = build_tiny("nano", ALPHABET, seed=0)
-    with_adapter = logits(model)
-    assert (with_adapter - logits(base)).abs().max() > 1e-2  # the adapters matter
-    merged = merge_lora(model)
-    assert type(merged.model.layers[0].self_attn.q_proj) is torch.nn.Linear
-    torch.testing.assert_close(logits(merged), with_adapter, atol=1e-5, rtol=1e-5)
 
 
 def test_rollout_logprobs_equal_a_forward_of_the_adapted_model():
