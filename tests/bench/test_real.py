@@ -41,7 +41,7 @@ def test_lora_variant_times_both_trainers_on_the_same_work():
 def test_only_real_writes_real_json_and_its_headline(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(bench, "matmul_gflops", lambda *a, **k: 1.0)
-    monkeypatch.setattr(real, "measure_real", lambda: {
+    monkeypatch.setattr(real, "measure_real", lambda **kw: {
         "full": {"lensrl_vs_trl_throughput": 2.5}, "lora": {"lensrl_vs_trl_throughput": 1.5}})
     p = argparse.ArgumentParser()
     bench.configure_parser(p)
@@ -54,7 +54,7 @@ def test_only_real_writes_real_json_and_its_headline(tmp_path, monkeypatch):
 
 def test_a_plain_bench_run_skips_real(monkeypatch):
     monkeypatch.setattr(bench, "matmul_gflops", lambda *a, **k: 1.0)
-    monkeypatch.setattr(real, "measure_real", lambda: pytest.fail("real ran"))
+    monkeypatch.setattr(real, "measure_real", lambda **kw: pytest.fail("real ran"))
     monkeypatch.setattr(bench, "advantage_ms", lambda *a, **k: {})
     results = bench.bench(True, {"advantage"})
     assert "real" not in results

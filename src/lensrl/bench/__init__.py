@@ -80,7 +80,8 @@ def _trl_overhead(quick: bool) -> dict[str, Any]:
 def _real_bench() -> dict[str, Any]:
     from lensrl.bench.real import measure_real
 
-    return measure_real()
+    # each variant as it ends, in case the ~20 minutes are cut short
+    return measure_real(partial=Path("bench/real.partial.json"))
 
 
 def _verify_bench(quick: bool) -> dict[str, Any]:

@@ -46,9 +46,11 @@ LORA: dict[str, Any] = {
                        "down_proj"],
 }
 
-# 4 prompts × 8 samples × 64 tokens, fp32, 2 rounds of A B B A per variant: ~20 min on 2 cores.
+# 2 prompts × 8 samples × 64 tokens, fp32, 2 rounds of A B B A per variant, one torch thread on
+# each side (on a shared machine two spinning OpenMP threads lose more than they gain, and the
+# ratio is what counts): ~20 minutes on 2 quiet cores.
 REAL: dict[str, Any] = dict(
-    model="smollm2", prompts=4, group_size=8, max_new_tokens=64, rounds=2,
+    model="smollm2", prompts=2, group_size=8, max_new_tokens=64, rounds=2, threads=1,
     rows_per_micro_batch=8, levels=[1, 2, 3, 4, 5], template=None, dtype="float32",
     lora=LORA, variants=("lora", "full"),
 )
@@ -127,7 +129,17 @@ def peak_rss_mib() -> float:
 
 def run_variant(spec: dict[str, Any], variant: str, tmp: Path) -> dict[str, Any]:
     """One variant (``full`` or ``lora``): lensrl and TRL interleaved, TRL lensrl lensrl TRL per
-    round, after one warm-up step each."""
+    round, after one warm-up step each, with ``spec["threads"]`` torch threads."""
+    saved_threads = torch.get_num_threads()
+    if spec.get("threads"):
+        torch.set_num_threads(int(spec["threads"]))
+    try:
+        return _run_variant(spec, variant, tmp)
+    finally:
+        torch.set_num_threads(saved_threads)
+
+
+def _run_variant(spec: dict[str, Any], variant: str, tmp: Path) -> dict[str, Any]:
     from lensrl.bench.trl import TrlStepper
     from lensrl.policy import parameter_count
     from lensrl.train.state import load_model
@@ -193,6 +205,7 @@ def run_variant(spec: dict[str, Any], variant: str, tmp: Path) -> dict[str, Any]
         "trainable_params": {"lensrl": trainable, "trl": trl_trainable},
         "lensrl_load_s": load_s,
         "prompt_examples": prompts[:2],
+        "threads": torch.get_num_threads(),
     }
 
 
@@ -222,10 +235,12 @@ def _in_child(spec: dict[str, Any], variant: str) -> dict[str, Any]:
         return result
 
 
-def measure_real(spec: dict[str, Any] | None = None, *, isolate: bool = True) -> dict[str, Any]:
+def measure_real(spec: dict[str, Any] | None = None, *, isolate: bool = True,
+                 partial: Path | None = None) -> dict[str, Any]:
     """Every variant of ``spec`` (default :data:`REAL`), each in its own process unless
     ``isolate`` is False (the tests' tiny models); the headline of each is
-    ``lensrl_vs_trl_throughput``."""
+    ``lensrl_vs_trl_throughput``. ``partial``: a JSON file rewritten after each variant, so
+    a long run that is cut short keeps what it measured."""
     spec = {**REAL, **(spec or {})}
     spec["variants"] = list(spec["variants"])
     out: dict[str, Any] = {"spec": spec, "machine": machine(), "goal": f">= {GOAL}"}
@@ -238,6 +253,9 @@ def measure_real(spec: dict[str, Any] | None = None, *, isolate: bool = True) ->
             with tempfile.TemporaryDirectory() as tmp:
                 out[variant] = run_variant(spec, variant, Path(tmp))
         out[variant]["elapsed_s"] = time.perf_counter() - t
+        if partial is not None:
+            partial.parent.mkdir(parents=True, exist_ok=True)
+            partial.write_text(json.dumps(out, indent=2) + "\n")
     out["elapsed_s"] = time.perf_counter() - t0
     out["machine"]["load_avg_1m_end"] = machine()["load_avg_1m"]
     if "full" in out and "lora" in out:  # what LoRA saves lensrl (not interleaved: two processes)
