@@ -34,8 +34,22 @@ def test_lora_variant_times_both_trainers_on_the_same_work():
     (ratio,) = lora["per_round_ratios"]
     assert lora["lensrl_vs_trl_throughput"] == ratio > 0
     mem = lora["memory_mib"]
-    assert 0 < mem["lensrl_rss_after_load"] <= mem["lensrl_peak_rss"] <= mem["peak_rss_both"]
+    assert 0 < mem["lensrl_rss_after_load"] < 1.01 * mem["lensrl_peak_rss"]
+    assert mem["lensrl_peak_rss"] <= mem["peak_rss_both"]
+    assert mem["lensrl_step_above_load"] >= 0 and mem["lensrl_step_peak_rss"] > 0
     assert "full" not in result and "lora_vs_full_lensrl" not in result
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_lensrl_memory_measures_lensrl_alone():
+    full = real.lensrl_memory(TINY, "full", steps=1)
+    lora = real.lensrl_memory(TINY, "lora", steps=1)
+    assert len(full["step_s"]) == 1 and full["step_s"][0] > 0
+    assert lora["trainable_params"] == 2 * 2 * (2 * 64 * 2) < full["trainable_params"]
+    for m in (full, lora):
+        # two sources (/proc/self/statm, ru_maxrss) that differ by a few pages
+        assert m["rss_after_load_mib"] > 0 and m["peak_rss_load_mib"] > 0
+        assert m["peak_rss_steps_mib"] >= m["steps_above_load_mib"] >= 0
 
 
 def test_only_real_writes_real_json_and_its_headline(tmp_path, monkeypatch):

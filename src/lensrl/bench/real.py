@@ -16,8 +16,11 @@ over one rollout, timed by its own step callback. lensrl skips the rows whose ad
 (``algo.skip_zero_advantage``), so only the rows it trains count as trained tokens.
 The headline per variant is the median over rounds of lensrl's rate ÷ TRL's rate in that round.
 
-Memory: each variant's process records its peak RSS once lensrl alone has loaded the model and
-run a step (before TRL is built), and at the end with both trainers alive.
+Memory: each variant's process records lensrl's resident memory after loading the model, its
+peak during a step (sampled, :class:`lensrl.bench.common.PeakRSS`), the process's peak so far
+(``ru_maxrss``: loading included) before TRL is built, and at the end with both trainers alive.
+:func:`lensrl_memory` measures lensrl's side alone (``python -m lensrl.bench.real --variant
+lora --memory-only``).
 
 Run it alone (about 20 minutes on 2 cores): ``lensrl bench --only real`` → bench/real.json.
 """
@@ -37,7 +40,7 @@ from typing import Any
 
 import torch
 
-from lensrl.bench.common import GOALS, abba, machine, median_row, rss_bytes
+from lensrl.bench.common import GOALS, PeakRSS, abba, machine, median_row, rss_bytes
 
 # The same adapters on both sides: r 16, alpha 32 on every projection of the Llama layers.
 LORA: dict[str, Any] = {
@@ -155,7 +158,8 @@ def _run_variant(spec: dict[str, Any], variant: str, tmp: Path) -> dict[str, Any
     trl_rows: list[dict[str, float]] = []
     ratios: list[float] = []
     try:
-        warm = lensrl_step(s, cfg)  # warm-up, not counted
+        with PeakRSS() as step_mem:  # the step alone, above the loaded model
+            warm = lensrl_step(s, cfg)  # warm-up, not counted
         lensrl_peak = peak_rss_mib()  # lensrl alone: model load and a step
         trainable = _trainable(s.model)
         with TrlStepper(model_factory=lambda: load_model(cfg.model, cfg.run.seed),
@@ -199,6 +203,8 @@ def _run_variant(spec: dict[str, Any], variant: str, tmp: Path) -> dict[str, Any
         "memory_mib": {
             "lensrl_rss_after_load": rss_loaded,
             "lensrl_peak_rss": lensrl_peak,  # load + a step, before TRL exists
+            "lensrl_step_peak_rss": step_mem.total_mib,  # sampled during the warm-up step
+            "lensrl_step_above_load": step_mem.mib,
             "peak_rss_both": peak_rss_mib(),
         },
         "params": parameter_count(s.model),
@@ -211,6 +217,34 @@ def _run_variant(spec: dict[str, Any], variant: str, tmp: Path) -> dict[str, Any
 
 def _trainable(model: Any) -> int:
     return int(sum(p.numel() for p in model.parameters() if p.requires_grad))
+
+
+def lensrl_memory(spec: dict[str, Any], variant: str, steps: int = 2) -> dict[str, Any]:
+    """lensrl alone on ``spec``'s work (``variant`` ``full`` or ``lora``): step times and
+    resident memory after loading, during the steps (sampled) and at the process's peak."""
+    spec = {**REAL, **spec}
+    saved_threads = torch.get_num_threads()
+    if spec.get("threads"):
+        torch.set_num_threads(int(spec["threads"]))
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = real_config(str(Path(tmp) / variant), spec, variant == "lora")
+            s = lensrl_setup(cfg)
+            loaded = rss_bytes() / 2**20
+            load_peak = peak_rss_mib()
+            try:
+                with PeakRSS() as mem:
+                    rows = [lensrl_step(s, cfg) for _ in range(steps)]
+            finally:
+                s.verifier.close()
+    finally:
+        torch.set_num_threads(saved_threads)
+    return {"variant": variant, "steps": rows, "step_s": [r["step_s"] for r in rows],
+            "rss_after_load_mib": loaded, "peak_rss_load_mib": load_peak,
+            "peak_rss_steps_mib": mem.total_mib, "steps_above_load_mib": mem.mib,
+            "trainable_params": _trainable(s.model),
+            "threads": int(spec["threads"]) if spec.get("threads") else saved_threads,
+            "machine": machine()}
 
 
 def _rate(rows: list[dict[str, float]]) -> float:
@@ -279,13 +313,17 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(prog="python -m lensrl.bench.real")
     p.add_argument("--variant", choices=("full", "lora"), required=True)
-    p.add_argument("--spec", required=True, help="the spec, as JSON")
+    p.add_argument("--spec", help="the spec, as JSON (default: REAL)")
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--memory-only", action="store_true", help="lensrl alone: lensrl_memory")
     ns = p.parse_args(argv)
-    spec = json.loads(ns.spec)
+    spec = json.loads(ns.spec) if ns.spec else dict(REAL)
     torch.manual_seed(0)
-    with tempfile.TemporaryDirectory() as tmp:
-        result = run_variant(spec, ns.variant, Path(tmp))
+    if ns.memory_only:
+        result = lensrl_memory(spec, ns.variant)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            result = run_variant(spec, ns.variant, Path(tmp))
     ns.out.write_text(json.dumps(result, indent=2) + "\n")
     return 0
 
