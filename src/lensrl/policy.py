@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from lensrl.train.config import DTYPES
+from lensrl.train.config import DTYPES, ConfigError, lora_settings
 
 log = logging.getLogger(__name__)
 
@@ -151,14 +151,13 @@ def add_lora(model: Any, settings: dict[str, Any] | None, *, seed: int = 0) -> A
     if settings is None:
         return model
     if has_lora(model):  # e.g. model.init_from a LoRA run's checkpoint, which keeps its own
-        raise ValueError("model.lora: this model already holds LoRA adapters (a checkpoint of a "
-                         "LoRA run?); leave model.lora out to go on training them, or merge "
-                         "them first (lensrl.policy.merge_lora)")
+        raise ConfigError("model.lora: this model already holds LoRA adapters (a checkpoint of a "
+                          "LoRA run?); leave model.lora out to go on training them, or merge "
+                          "them first (lensrl.policy.merge_lora)")
     try:
         from peft import LoraConfig, inject_adapter_in_model
     except ImportError as exc:
         raise ImportError("model.lora needs peft: pip install 'lensrl[lora]'") from exc
-    from lensrl.train.config import lora_settings
 
     settings = lora_settings(settings)
     config = LoraConfig(r=settings["r"], lora_alpha=settings["alpha"],
@@ -169,8 +168,8 @@ def add_lora(model: Any, settings: dict[str, Any] | None, *, seed: int = 0) -> A
         try:
             model = inject_adapter_in_model(config, model)
         except ValueError as exc:  # peft: "Target modules {...} not found in the base model"
-            raise ValueError(f"model.lora.target_modules = {settings['target_modules']}: "
-                             f"{exc}".splitlines()[0]) from None
+            raise ConfigError(f"model.lora.target_modules = {settings['target_modules']}: "
+                              f"{exc}".splitlines()[0]) from None
     setattr(model.config, LORA_CONFIG_KEY, settings)
     return model
 
