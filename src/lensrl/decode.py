@@ -8,8 +8,9 @@ still sampling. Two implementations compute the same values:
 - :class:`LlamaDecoder` runs a Llama decode step directly on the model's weights: the same
   operations in the same order as ``LlamaForCausalLM.forward`` (RMSNorm, rotary from the
   model's own ``rotary_emb``, SDPA, SiLU MLP), without the per-layer module, kwargs and
-  mask-building machinery that dominates a decode step of a small model. Its logits are
-  compared with the model's own forward in tests/test_decode.py.
+  mask-building machinery that dominates a decode step of a small model. Projections that are
+  not plain ``nn.Linear`` (LoRA adapters) run their own forward. Its logits are compared with
+  the model's own forward in tests/test_decode.py.
 
 Both prefill the prompts once through the model's ``forward`` and repeat the cache G times.
 
@@ -161,24 +162,33 @@ class LlamaDecoder:
         for i, layer in enumerate(m.layers):
             a = layer.self_attn
             h = self._rms_norm(x, layer.input_layernorm)
-            q = F.linear(h, a.q_proj.weight).view(n, H, D)
-            k = F.linear(h, a.k_proj.weight).view(n, Hkv, D)
+            q = _linear(a.q_proj, h).view(n, H, D)
+            k = _linear(a.k_proj, h).view(n, Hkv, D)
             # rotary: x·cos + rotate_half(x)·sin
             q = q * cos + torch.cat((-q[..., half:], q[..., :half]), -1) * sin
             k = k * cos + torch.cat((-k[..., half:], k[..., :half]), -1) * sin
             self.keys[i][:, :, t] = k
-            self.values[i][:, :, t] = F.linear(h, a.v_proj.weight).view(n, Hkv, D)
+            self.values[i][:, :, t] = _linear(a.v_proj, h).view(n, Hkv, D)
             o = F.scaled_dot_product_attention(
                 q[:, :, None], self.keys[i][:, :, : t + 1], self.values[i][:, :, : t + 1],
                 attn_mask=mask, scale=a.scaling, enable_gqa=Hkv != H,
             )  # (n, H, 1, D)
-            x = x + F.linear(o.reshape(n, H * D), a.o_proj.weight)
+            x = x + _linear(a.o_proj, o.reshape(n, H * D))
             h = self._rms_norm(x, layer.post_attention_layernorm)
             mlp = layer.mlp
-            x = x + F.linear(F.silu(F.linear(h, mlp.gate_proj.weight))
-                             * F.linear(h, mlp.up_proj.weight), mlp.down_proj.weight)
+            x = x + _linear(mlp.down_proj, F.silu(_linear(mlp.gate_proj, h))
+                            * _linear(mlp.up_proj, h))
         self.length = t + 1
         return self.model.lm_head(self._rms_norm(x, m.norm))  # type: ignore[no-any-return]
+
+
+def _linear(module: Any, x: Tensor) -> Tensor:
+    """A projection of the decode step: a plain ``nn.Linear`` (no bias in a Llama) as the bare
+    matmul; anything else, such as a peft LoRA layer (lensrl.policy.add_lora), through its own
+    forward, so the adapters count exactly as in the model's forward."""
+    if type(module) is torch.nn.Linear:
+        return F.linear(x, module.weight, module.bias)
+    return module(x)  # type: ignore[no-any-return]
 
 
 def _buffered_layer_class() -> type:

@@ -6,6 +6,7 @@ Shapes: ``N`` sequences, ``L`` prompt+completion tokens, ``T`` completion tokens
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 import os
 import time
@@ -15,7 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from lensrl.train.config import DTYPES
+from lensrl.train.config import DTYPES, ConfigError, lora_settings
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,8 @@ def load_smollm2() -> tuple[Any, Any]:
 
 
 def load_pretrained(path: str | os.PathLike[str]) -> tuple[Any, Any]:
-    """A local Hugging Face causal-LM folder (model + tokenizer); never downloads."""
+    """A local Hugging Face causal-LM folder (model + tokenizer); never downloads. A folder
+    saved from a model with LoRA adapters (:func:`add_lora`) comes back with them, unmerged."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -117,10 +119,107 @@ def load_pretrained(path: str | os.PathLike[str]) -> tuple[Any, Any]:
     if not (folder / "config.json").is_file():
         raise FileNotFoundError(f"{folder}: not a model folder (no config.json)")
     tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-    model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype=torch.float32)
+    lora = json.loads((folder / "config.json").read_text()).get(LORA_CONFIG_KEY)
+    if lora is not None:  # a checkpoint of a run with model.lora: base weights and adapters
+        model = _load_lora_folder(folder, lora)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True,
+                                                     dtype=torch.float32)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model, tokenizer
+
+
+# The model config attribute that marks a model holding LoRA adapters (its settings, as
+# model.lora): saved in config.json, so a checkpoint's folder says how to rebuild its modules.
+LORA_CONFIG_KEY = "lensrl_lora"
+
+
+def add_lora(model: Any, settings: dict[str, Any] | None, *, seed: int = 0) -> Any:
+    """``model`` with peft LoRA adapters injected into its ``settings["target_modules"]``
+    (``model.lora``, completed by lensrl.train.config.lora_settings), everything else frozen;
+    ``settings=None`` returns it untouched.
+
+    The adapters go into the model's own modules (``peft.inject_adapter_in_model``), so it stays
+    a ``LlamaForCausalLM`` (or whatever it was) and the trainer's Llama fast paths still apply;
+    each adapted ``nn.Linear`` becomes a peft ``lora.Linear`` whose forward adds
+    ``B(A(x))·alpha/r``. ``B`` starts at zero (the model's outputs are unchanged) and ``A`` is
+    drawn from torch's generator seeded with ``seed`` without moving the global stream.
+    ``state_dict()`` then holds the frozen weights (``...q_proj.base_layer.weight``) and the
+    adapters (``...q_proj.lora_A.default.weight``): what ``save_pretrained`` writes and
+    :func:`load_pretrained` reads back."""
+    if settings is None:
+        return model
+    if has_lora(model):  # e.g. model.init_from a LoRA run's checkpoint, which keeps its own
+        raise ConfigError("model.lora: this model already holds LoRA adapters (a checkpoint of a "
+                          "LoRA run?); leave model.lora out to go on training them, or merge "
+                          "them first (lensrl.policy.merge_lora)")
+    try:
+        from peft import LoraConfig, inject_adapter_in_model
+    except ImportError as exc:
+        raise ImportError("model.lora needs peft: pip install 'lensrl[lora]'") from exc
+
+    settings = lora_settings(settings)
+    config = LoraConfig(r=settings["r"], lora_alpha=settings["alpha"],
+                        target_modules=settings["target_modules"],
+                        lora_dropout=float(settings["dropout"]), bias="none")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        try:
+            model = inject_adapter_in_model(config, model)
+        except ValueError as exc:  # peft: "Target modules {...} not found in the base model"
+            raise ConfigError(f"model.lora.target_modules = {settings['target_modules']}: "
+                              f"{exc}".splitlines()[0]) from None
+    setattr(model.config, LORA_CONFIG_KEY, settings)
+    return model
+
+
+def has_lora(model: Any) -> bool:
+    """Whether ``model`` holds LoRA adapters added by :func:`add_lora`."""
+    return getattr(getattr(model, "config", None), LORA_CONFIG_KEY, None) is not None
+
+
+def merge_lora(model: Any) -> Any:
+    """``model`` with each LoRA adapter folded into its frozen weight (``W + B·A·alpha/r``) and
+    the peft modules replaced by plain ones: the same function up to float rounding, at the
+    plain model's cost, and loadable by any Hugging Face code. In place; returns the model."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    for name, module in list(model.named_modules()):
+        if isinstance(module, BaseTunerLayer):
+            module.merge()
+            parent, _, child = name.rpartition(".")
+            setattr(model.get_submodule(parent) if parent else model, child,
+                    module.get_base_layer())
+    if hasattr(model.config, LORA_CONFIG_KEY):
+        delattr(model.config, LORA_CONFIG_KEY)
+    return model
+
+
+def _load_lora_folder(folder: Path, settings: dict[str, Any]) -> Any:
+    """A model folder written by ``save_pretrained`` of a model with adapters (config.json
+    marked by :data:`LORA_CONFIG_KEY`): the architecture from config.json, the same adapters
+    (:func:`add_lora`), then every weight from model.safetensors, none missing or left over
+    (the output embedding may be tied to the input one, which is saved once)."""
+    from safetensors.torch import load_file
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from lensrl.runs import CheckpointError
+
+    weights = folder / "model.safetensors"
+    if not weights.is_file():
+        raise CheckpointError(f"{folder}: a LoRA model folder needs model.safetensors (not found)")
+    config = AutoConfig.from_pretrained(folder, local_files_only=True)
+    delattr(config, LORA_CONFIG_KEY)
+    model = add_lora(AutoModelForCausalLM.from_config(config, dtype=torch.float32), settings)
+    missing, unexpected = model.load_state_dict(load_file(weights), strict=False)
+    tied = {"lm_head.weight"} if getattr(config, "tie_word_embeddings", False) else set()
+    if set(missing) - tied or unexpected:
+        raise CheckpointError(
+            f"{weights}: does not match its model.lora {settings}: missing "
+            f"{sorted(set(missing) - tied)[:3]}, unexpected {sorted(unexpected)[:3]}")
+    model.tie_weights()
+    return model
 
 
 # Set to 1 to make ``dtype: auto`` behave as on a machine with native bf16 (a GPU, or a CPU with

@@ -13,6 +13,8 @@ noise. The JSON keys are explained in docs/benchmarks.md:
 - ``flop_floor_ratio``: lensrl's step time ÷ its FLOPs at this run's measured matmul rate.
 - ``trl_lens_step_overhead`` (lensrl.bench.trl) and ``verify_pool_speedup`` (lensrl.verify.bench).
 - ``scaling``: step time and peak memory against G and completion length.
+- ``real`` (only when asked for: ``--only real``, ~20 minutes): lensrl against TRL on
+  SmolLM2-135M-Instruct, full fine-tuning and LoRA (lensrl.bench.real), to bench/real.json.
 - ``speedups``: the update with and without its exact savings (trimmed micro-batches, the shared
   prompt prefix) and the rollout with either decoder, on the same work.
 """
@@ -56,6 +58,10 @@ def headline(results: dict[str, Any]) -> dict[str, Any]:
         "flop_floor_ratio": results.get("throughput", {}).get("flop_floor_ratio"),
         "trl_lens_step_overhead": results.get("trl", {}).get("trl_lens_step_overhead"),
         "verify_pool_speedup": results.get("verify", {}).get("verify_pool_speedup"),
+        "real_vs_trl_throughput":
+            results.get("real", {}).get("full", {}).get("lensrl_vs_trl_throughput"),
+        "real_vs_trl_throughput_lora":
+            results.get("real", {}).get("lora", {}).get("lensrl_vs_trl_throughput"),
     }
     out = {}
     for key, value in values.items():
@@ -69,6 +75,13 @@ def _trl_overhead(quick: bool) -> dict[str, Any]:
     from lensrl.bench.trl import measure_trl_lens_overhead
 
     return measure_trl_lens_overhead(quick=quick)
+
+
+def _real_bench() -> dict[str, Any]:
+    from lensrl.bench.real import measure_real
+
+    # each variant as it ends, in case the ~20 minutes are cut short
+    return measure_real(partial=Path("bench/real.partial.json"))
 
 
 def _verify_bench(quick: bool) -> dict[str, Any]:
@@ -103,6 +116,8 @@ def bench(quick: bool, only: set[str] | None = None) -> dict[str, Any]:
         section(results, "trl", lambda: _trl_overhead(quick))
     if want("verify"):
         section(results, "verify", lambda: _verify_bench(quick))
+    if only and "real" in only:  # a real model for ~20 minutes: never part of a plain run
+        section(results, "real", _real_bench)
     rates.append(matmul_gflops())
     results["matmul_gflops"] = {"runs": rates, "max": max(rates)}
     results["machine"]["load_avg_1m_end"] = machine()["load_avg_1m"]
@@ -113,16 +128,17 @@ def bench(quick: bool, only: set[str] | None = None) -> dict[str, Any]:
 
 
 SECTIONS = ("advantage", "lens", "throughput", "scaling", "speedups", "precision", "trl",
-            "verify")
+            "verify", "real")
 
 
 def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true",
                    help="smaller model and batches (minutes on 2 cores)")
-    p.add_argument("--out", type=Path, default=Path("bench/results.json"), help="JSON to write")
+    p.add_argument("--out", type=Path, help="JSON to write (default: bench/results.json; "
+                   "bench/real.json for --only real)")
     p.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
     p.add_argument("--only", action="append", choices=SECTIONS,
-                   help="run only this section (repeatable)")
+                   help="run only this section (repeatable); 'real' runs only when named")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -132,6 +148,9 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.out is None:
+        real_only = args.only is not None and set(args.only) == {"real"}
+        args.out = Path("bench/real.json" if real_only else "bench/results.json")
     t = time.perf_counter()
     results = bench(args.quick, set(args.only) if args.only else None)
     results["elapsed_s"]["total"] = time.perf_counter() - t

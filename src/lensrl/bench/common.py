@@ -25,6 +25,9 @@ GOALS = {
     "flop_floor_ratio": ("<=", 2.0),
     "trl_lens_step_overhead": ("<=", 1.15),
     "verify_pool_speedup": (">=", 1.6),
+    # lensrl ÷ TRL tokens/s on SmolLM2 (lensrl.bench.real), full fine-tuning and LoRA
+    "real_vs_trl_throughput": (">=", 2.0),
+    "real_vs_trl_throughput_lora": (">=", 2.0),
 }
 
 

@@ -293,10 +293,11 @@ class TrlStepper:
     from step to step. ``step`` returns the wall time of its optimizer steps (generation,
     reward, loss and update, as TRL's own step timer sees them) and the rollout's completion
     tokens; ``timer.times`` and ``counts`` keep every optimizer step's time and every
-    rollout's tokens."""
+    rollout's tokens. ``peft_config``: TRL's own LoRA (``GRPOTrainer(peft_config=...)``)."""
 
     def __init__(self, *, model_factory: Callable[[], tuple[Any, Any]], prompts: Sequence[str],
-                 group_size: int, max_completion_length: int, passes: int = 1) -> None:
+                 group_size: int, max_completion_length: int, passes: int = 1,
+                 peft_config: Any = None) -> None:
         from datasets import Dataset
         from transformers import PrinterCallback
         from trl.trainer.grpo_config import GRPOConfig
@@ -327,7 +328,7 @@ class TrlStepper:
         self.trainer = CountingTrainer(
             model=model, reward_funcs=reward, args=config,
             train_dataset=Dataset.from_dict({"prompt": list(prompts)}),
-            processing_class=tokenizer, callbacks=[self.timer],
+            processing_class=tokenizer, callbacks=[self.timer], peft_config=peft_config,
         )
         self.trainer.remove_callback(PrinterCallback)
 

@@ -165,6 +165,8 @@ class SharedPrefix:
 
     def backward(self) -> None:
         """Send the micro-batches' gradients on the prompt cache through the prompt forward."""
-        pairs = [(t, leaf.grad) for t, leaf in zip(self.kv, self.leaves) if leaf.grad is not None]
+        # a frozen layer's keys or values (LoRA: k_proj of layer 0 not adapted) have no graph
+        pairs = [(t, leaf.grad) for t, leaf in zip(self.kv, self.leaves)
+                 if leaf.grad is not None and t.requires_grad]
         if pairs:
             torch.autograd.backward([t for t, _ in pairs], [g for _, g in pairs])

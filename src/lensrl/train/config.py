@@ -51,18 +51,65 @@ class ModelConfig:
             ``bfloat16``. The weights, gradients and AdamW state are float32 in every case
             (bf16 runs under autocast; see docs/training.md).
         device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
+        lora: ``None`` (train every weight) or LoRA adapters through peft, trained alone over
+            the frozen model: ``{r, alpha, target_modules, dropout}`` (:data:`LORA_DEFAULTS`
+            fills what is left out; lensrl.policy.add_lora).
     """
 
     name: str = "tiny"
     init_from: str | None = None
     dtype: str = "auto"
     device: str = "auto"
+    lora: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         check(self.dtype in DTYPES, "model.dtype", self.dtype,
                "auto, float32 or bfloat16")
         check(self.device in ("auto", "cpu", "cuda"), "model.device", self.device,
                "auto, cpu or cuda")
+        if self.lora is not None:
+            self.lora = lora_settings(self.lora)
+
+
+# model.lora: what a key left out means (r = 16, alpha = 32: peft's and TRL's usual pair;
+# the attention and MLP projections of a Llama-shaped model).
+LORA_DEFAULTS: dict[str, Any] = {
+    "r": 16,
+    "alpha": 32,
+    "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
+                       "down_proj"],
+    "dropout": 0.0,
+}
+
+
+def lora_settings(value: Any) -> dict[str, Any]:
+    """``model.lora`` checked and completed with :data:`LORA_DEFAULTS`; a JSON string (from
+    ``--set model.lora={...}``) is read first."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ConfigError(f"model.lora = {value!r} is invalid: must be a mapping "
+                              "such as {\"r\": 16, \"alpha\": 32}") from None
+    check(isinstance(value, dict), "model.lora", value,
+          "a mapping of r, alpha, target_modules, dropout (or null for no LoRA)")
+    bad = sorted(set(value) - set(LORA_DEFAULTS))
+    if bad:
+        raise ConfigError(f"unknown key(s) {', '.join(f'model.lora.{k}' for k in bad)}; "
+                          f"model.lora has {', '.join(sorted(LORA_DEFAULTS))}")
+    out = {**LORA_DEFAULTS, **value}
+    r, alpha, targets, dropout = out["r"], out["alpha"], out["target_modules"], out["dropout"]
+    check(isinstance(r, int) and not isinstance(r, bool) and r >= 1, "model.lora.r", r,
+          "an integer >= 1")
+    check(isinstance(alpha, int | float) and not isinstance(alpha, bool) and alpha > 0,
+          "model.lora.alpha", alpha, "a number > 0")
+    check(isinstance(targets, list) and bool(targets)
+          and all(isinstance(t, str) and t for t in targets), "model.lora.target_modules",
+          targets, "a non-empty list of module names, e.g. [q_proj, v_proj]")
+    check(isinstance(dropout, int | float) and not isinstance(dropout, bool)
+          and 0 <= dropout < 1, "model.lora.dropout", dropout, "in [0, 1)")
+    out["target_modules"] = list(targets)
+    return out
 
 
 @dataclass

@@ -36,6 +36,7 @@ import torch
 
 from lensrl.data import ProblemSampler
 from lensrl.policy import (
+    add_lora,
     as_master,
     autocast,
     build_tiny,
@@ -98,10 +99,12 @@ class RunState:
 
 
 def make_optimizer(model: Any, cfg: OptimConfig) -> torch.optim.Optimizer:
-    """AdamW over the model's parameters; the fused kernel (one pass over each tensor, as
-    Hugging Face's Trainer defaults to) where torch has it for the parameters' device."""
+    """AdamW over the model's trainable parameters (only the adapters under LoRA); the fused
+    kernel (one pass over each tensor, as Hugging Face's Trainer defaults to) where torch has it
+    for the parameters' device."""
     device = next(model.parameters()).device.type
-    return torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(cfg.betas[0], cfg.betas[1]),
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    return torch.optim.AdamW(trainable, lr=cfg.lr, betas=(cfg.betas[0], cfg.betas[1]),
                              weight_decay=cfg.weight_decay, fused=device in ("cpu", "cuda"))
 
 
@@ -144,6 +147,7 @@ def build_state(cfg: TrainConfig) -> RunState:
     dtype, reason = select_dtype(cfg.model.dtype, device)
     model, tokenizer = load_model(cfg.model, cfg.run.seed)
     model = as_master(model).to(device=device)  # fp32 masters; bf16 only under autocast
+    model = add_lora(model, cfg.model.lora, seed=cfg.run.seed)  # None: every weight trains
     log.info("policy: %s, %.2fM parameters, %s, %s", cfg.model.name,
              parameter_count(model) / 1e6, device, reason)
     ref_model = None
