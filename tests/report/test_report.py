@@ -30,7 +30,7 @@ def test_full_report(runs: list[Path], tmp_path: Path) -> None:
     pngs = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
     assert pngs == ["training_curves.png", "pass_at_k.png", "lens_diagnostics.png"]
     assert all((out / p).read_bytes().startswith(b"\x89PNG") for p in pngs)
-    assert "| L4–5 | 16 |" in md  # levels 4–5 of 40 problems with levels 1 + j % 5
+    assert "| levels_4-5 | 16 |" in md  # levels 4–5 of 40 problems with levels 1 + j % 5
     assert "steps [40, 40]" in md  # the latest evaluation of each seed
     assert "95% CI incl. seeds" in md  # two seeds per method: the CI includes their spread
     # Two seeds a method: the seed-level test, which cannot reach p < 0.05 (MDE ∞).

@@ -12,18 +12,26 @@ import pytest
 from lensrl.verify import Verdict, VerifierPool
 from lensrl.verify import verdict as R
 from lensrl.verify.bench import HOSTILE
+from lensrl.verify.pool import RETRY_FACTOR
 
 TIMEOUT = 1.0
 # Killing and replacing a worker takes ~50 ms; the rest is slack for a loaded 2-core machine.
 OVERHEAD = 1.5
 
 
+def _limit(pool: VerifierPool, retried_before: int) -> float:
+    """The bound of one hostile pair: its limit, and once more RETRY_FACTOR × it when the machine
+    was so loaded that its worker was starved (lensrl.verify.pool: a retry, not a verdict)."""
+    retried = pool.stats["retried"] > retried_before
+    return TIMEOUT * (1 + (RETRY_FACTOR if retried else 0)) + OVERHEAD
+
+
 @pytest.mark.parametrize(("name", "prediction"), HOSTILE, ids=[h[0] for h in HOSTILE])
 def test_hostile_prediction_is_bounded(pool: VerifierPool, name: str, prediction: str) -> None:
-    start = time.perf_counter()
+    start, retried = time.perf_counter(), pool.stats["retried"]
     v = pool.verify(gold="3", prediction=prediction, timeout=TIMEOUT)
     elapsed = time.perf_counter() - start
-    assert elapsed < TIMEOUT + OVERHEAD, f"{name} took {elapsed:.2f} s"
+    assert elapsed < _limit(pool, retried), f"{name} took {elapsed:.2f} s"
     assert v.correct is False, f"{name}: {v}"  # the prediction's fault: wrong, not "cannot judge"
     assert pool.verify(gold="3", prediction="\\boxed{3}").correct is True, "pool broken after"
 
@@ -40,9 +48,11 @@ def test_hostile_prediction_is_bounded(pool: VerifierPool, name: str, prediction
     ids=["huge power", "power tower", "deep braces", "megabyte", "null byte"],
 )
 def test_hostile_gold_is_cannot_judge(pool: VerifierPool, gold: str, reason: str) -> None:
-    start = time.perf_counter()
+    start, retried = time.perf_counter(), pool.stats["retried"]
     got = pool.verify_batch([gold] * 3, ["\\boxed{3}", "\\boxed{4}", "no answer"], timeout=TIMEOUT)
-    assert time.perf_counter() - start < TIMEOUT + OVERHEAD  # one hang, then the gold is known bad
+    # one hang, then the gold is known bad (on a loaded machine: each pair once more, alone)
+    assert time.perf_counter() - start < _limit(pool, retried) + (
+        2 * RETRY_FACTOR * TIMEOUT if pool.stats["retried"] > retried else 0)
     assert [v.correct for v in got] == [None, None, None]
     assert got[0].reason == reason
 
@@ -68,9 +78,9 @@ def test_stuck_workers_are_replaced_and_batch_completes(pool: VerifierPool) -> N
     golds = ["3"] * 12
     preds = ["\\boxed{9^{9^{9^{9}}}}", "\\boxed{3}", "\\boxed{(10^{10})!}"] + ["\\boxed{3}"] * 9
     preds[5] = "\\boxed{2+1}"
-    start = time.perf_counter()
+    start, retried = time.perf_counter(), pool.stats["retried"]
     got = pool.verify_batch(golds, preds, timeout=TIMEOUT)
-    assert time.perf_counter() - start < 2 * TIMEOUT + OVERHEAD
+    assert time.perf_counter() - start < TIMEOUT + _limit(pool, retried)
     assert [v.reason for v in got[:3]] == [R.TIMEOUT, R.EQUAL, R.TIMEOUT]
     assert all(v.correct is True for v in got[3:])
     assert pool.stats["restarts"] >= before + 2

@@ -117,12 +117,43 @@ SECTIONS = ("advantage", "lens", "throughput", "scaling", "speedups", "precision
 
 
 def configure_parser(p: argparse.ArgumentParser) -> None:
+    from lensrl.cli import positive_int
+
     p.add_argument("--quick", action="store_true",
                    help="smaller model and batches (minutes on 2 cores)")
-    p.add_argument("--out", type=Path, default=Path("bench/results.json"), help="JSON to write")
-    p.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
+    p.add_argument("--out", type=Path, default=Path("runs/bench/results.json"),
+                   help="JSON to write (`make bench` writes the committed bench/results.json)")
+    p.add_argument("--threads", type=positive_int,
+                   help="torch threads (default: torch's own choice)")
     p.add_argument("--only", action="append", choices=SECTIONS,
-                   help="run only this section (repeatable)")
+                   help="run only this section (repeatable; default: all)")
+
+
+# result keys that are not a section's numbers
+_NOT_SECTIONS = {"quick", "spec", "machine", "headline", "elapsed_s", "matmul_gflops",
+                 "lens_step_overhead_skip", "errors"}
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    return f"{value:.4g}"
+
+
+def section_lines(results: dict[str, Any]) -> list[str]:
+    """One line per section that ran: its top-level numbers (the JSON has the rest)."""
+    lines = []
+    for key, value in results.items():
+        if key in _NOT_SECTIONS:
+            continue
+        if isinstance(value, dict):
+            numbers = [f"{k} {_fmt(v)}" for k, v in value.items()
+                       if isinstance(v, int | float | str | None) and not isinstance(v, bool)]
+            lines.append(f"{key}: " + (", ".join(numbers[:8]) + (" ..." if len(numbers) > 8
+                                                                 else "") or "(see the JSON)"))
+        elif isinstance(value, int | float | str):
+            lines.append(f"{key}: {_fmt(value)}")
+    return lines
 
 
 def run(args: argparse.Namespace) -> int:
@@ -137,7 +168,11 @@ def run(args: argparse.Namespace) -> int:
     results["elapsed_s"]["total"] = time.perf_counter() - t
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
+    for line in section_lines(results):
+        print(line)
     for key, h in results["headline"].items():
+        if h["value"] is None and args.only:
+            continue  # a section not asked for
         value = "n/a" if h["value"] is None else f"{h['value']:.3f}"
         mark = {True: "ok", False: "MISSED", None: "-"}[h["meets_goal"]]
         print(f"{key:28s} {value:>8s}  goal {h['goal']:8s} {mark}")

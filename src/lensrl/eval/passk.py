@@ -68,11 +68,8 @@ def bucket_masks(levels: Sequence[int | None]) -> dict[str, np.ndarray]:
 
 
 def bucket_label(bucket: str) -> str:
-    """Human label: ``all``, ``L3``, ``L4–5``."""
-    if bucket == HARD:
-        return "L4–5"
-    if bucket.startswith("level_"):
-        return "L" + bucket.removeprefix("level_")
+    """The bucket as tables and plots print it: its own name (``all``, ``level_3``,
+    ``levels_4-5``), the spelling ``--primary`` accepts."""
     return bucket
 
 

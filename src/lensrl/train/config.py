@@ -13,6 +13,7 @@ sample count and ``"no"`` is no boolean; what cannot be converted is an error na
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import types
@@ -424,10 +425,8 @@ def _to(value: Any, tp: Any) -> Any:
         if isinstance(value, str):  # --set task.levels=[1,2]
             import yaml
 
-            try:
+            with contextlib.suppress(yaml.YAMLError):  # then refused as no list below
                 value = yaml.safe_load(value)
-            except yaml.YAMLError:
-                pass
         (item,) = typing.get_args(tp)
         if not isinstance(value, list | tuple):
             raise _Unconvertible(f"a list of {_WANTS[item]}")

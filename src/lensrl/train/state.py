@@ -41,6 +41,7 @@ from lensrl.runs import (
     SAMPLES_FILE,
     checkpoint_dirs,
     latest_checkpoint,
+    make_readable,
     read_config,
     truncate_after_step,
     write_config,
@@ -228,6 +229,7 @@ def save_checkpoint(
         if ref_model is not None:
             ref_model.save_pretrained(tmp / "ref")
         torch.save(trainer_state, tmp / "trainer_state.pt")
+        make_readable(tmp)  # mkdtemp made it 0700: a colleague could not evaluate it
         if final.exists():  # re-running a step after a resume: replace it whole
             shutil.rmtree(final)
         os.replace(tmp, final)

@@ -27,7 +27,7 @@ from lensrl.core import (
 )
 from lensrl.policy import token_logprobs
 from lensrl.rollout import Rollout, generate
-from lensrl.runs import RunLock, RunLog, checkpoint_dirs
+from lensrl.runs import RunLock, RunLog, checkpoint_dirs, remove_failed_start
 from lensrl.train.batching import (
     SharedPrefix,
     can_share_prefix,
@@ -79,13 +79,19 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
     ``train`` on it raises ``RunLockedError``. SIGINT/SIGTERM stop the run after the current step
     with a checkpoint and raise :class:`TrainingInterrupted`."""
     run_dir = cfg.run.path
-    with RunLock(run_dir), StopRequests() as stop:
-        open_run_dir(cfg, run_dir, resume)
-        state = build_state(cfg)
-        try:
-            _loop(state, cfg, run_dir, restore_state(state, run_dir) if resume else 0, stop)
-        finally:
-            state.verifier.close()
+    created = not run_dir.exists()
+    try:
+        with RunLock(run_dir), StopRequests() as stop:
+            open_run_dir(cfg, run_dir, resume)
+            state = build_state(cfg)
+            try:
+                _loop(state, cfg, run_dir, restore_state(state, run_dir) if resume else 0, stop)
+            finally:
+                state.verifier.close()
+    except BaseException:
+        if created:  # a start that failed (bad data, no model) leaves no half-made run folder
+            remove_failed_start(run_dir)
+        raise
     return run_dir
 
 
