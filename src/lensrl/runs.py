@@ -1,4 +1,4 @@
-"""The run folder, written and read in one place (STYLE.md §11): the only interface between
+"""The run folder, written and read in one place: the only interface between
 training, evaluation, the study and the report.
 
 A run folder holds:

@@ -1,6 +1,6 @@
 """``lensrl report``: an HTML and a Markdown report with plots, from run folders only.
 
-Reads ``config.json``, ``metrics.jsonl`` and ``eval/<step>.json`` (STYLE.md §11); never imports
+Reads ``config.json``, ``metrics.jsonl`` and ``eval/<step>.json`` (the run folder is the only interface, lensrl.runs); never imports
 the trainer, torch-based code of ours or pyplot. Writes into ``--out``:
 ``index.html`` (self-contained), ``report.md`` and the PNGs it references.
 """

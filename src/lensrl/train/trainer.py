@@ -38,6 +38,7 @@ from lensrl.train.batching import (
 from lensrl.train.config import TrainConfig
 from lensrl.train.state import RunState, build_state, open_run_dir, restore_state, save_state
 from lensrl.train.stop import StopRequests, TrainingInterrupted
+from lensrl.verify.verdict import TIMEOUT
 
 log = logging.getLogger("lensrl.train")
 
@@ -167,6 +168,9 @@ def collect(state: RunState, cfg: TrainConfig) -> tuple[Collected, dict[str, flo
         golds = [p.answer for p in problems for _ in range(G)]
         verdicts = state.verifier.verify_batch(golds, ro.texts)  # verify.strict_train; binary
         times["time/verify_s"] += time.perf_counter() - t
+        timeouts = sum(v.reason == TIMEOUT for v in verdicts)
+        if timeouts:  # logged only when some pair ran out of time even on its retry
+            times["verify/timeouts"] = times.get("verify/timeouts", 0.0) + timeouts
         correct = torch.tensor(
             [math.nan if v.correct is None else float(v.correct) for v in verdicts],
             device=state.device,
