@@ -114,3 +114,41 @@ def test_worker_killed_mid_job_is_a_crash(pool: VerifierPool) -> None:
     thread.join(timeout=10)
     assert result["v"] == Verdict(False, R.CRASHED, "9^{9^{9^{9}}}")
     assert pool.verify(gold="3", prediction="\\boxed{3}").correct is True
+
+
+def test_a_timeout_on_a_starved_worker_is_retried_with_a_longer_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A worker that got too little CPU (a loaded machine) has its pair judged again with
+    RETRY_FACTOR × the limit before the pair counts as a timeout; on a CPU of its own, not."""
+    from lensrl.verify import pool as pool_module
+
+    hang = "\\boxed{9^{9^{9^{9}}}}"
+    with VerifierPool(workers=1, timeout=TIMEOUT) as p:
+        p.start()
+        start = time.perf_counter()
+        assert p.verify(gold="3", prediction=hang).reason == R.TIMEOUT
+        idle = time.perf_counter() - start
+        assert p.stats["retried"] == 0 or idle > TIMEOUT * (1 + RETRY_FACTOR)  # loaded machine
+        monkeypatch.setattr(pool_module._Worker, "starved", lambda self: True)
+        retried = p.stats["retried"]
+        start = time.perf_counter()
+        got = p.verify_batch(["3", "3"], [hang, "\\boxed{3}"])
+        elapsed = time.perf_counter() - start
+        assert [v.reason for v in got] == [R.TIMEOUT, R.EQUAL]
+        assert p.stats["retried"] == retried + 1
+        assert TIMEOUT * (1 + RETRY_FACTOR) <= elapsed < TIMEOUT * (1 + RETRY_FACTOR) + OVERHEAD
+        assert p.stats["timeout_verdicts"] >= 2
+
+
+def test_cpu_seconds_of_this_process() -> None:
+    from lensrl.verify.pool import _cpu_seconds
+
+    before = _cpu_seconds(os.getpid())
+    if before is None:
+        pytest.skip("no /proc: every timeout is retried")
+    end = time.process_time() + 0.2
+    while time.process_time() < end:
+        pass
+    after = _cpu_seconds(os.getpid())
+    assert after is not None and 0.1 <= after - before <= 5.0

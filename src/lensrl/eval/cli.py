@@ -12,6 +12,7 @@ import argparse
 import sys
 from typing import Any
 
+from lensrl.cli import one_line
 from lensrl.eval.evaluate import (
     EvalExistsError,
     check_eval_target,
@@ -139,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
         eval_path(args.run_dir, step, args.name)  # a bad --name fails before the work
         problems = load_eval_problems(raw, args.data, args.limit)
     except (ValueError, ConfigError) as err:
-        print(f"lensrl eval: {err}", file=sys.stderr)
+        print(f"lensrl eval: error: {one_line(err)}", file=sys.stderr)
         return 2
     prompts = [format_prompt(p, tokenizer, template=cfg.task.template) for p in problems]
     max_new = args.max_new_tokens or cfg.rollout.max_new_tokens
@@ -154,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
             check_eval_target(eval_path(args.run_dir, step, args.name),
                               eval_settings(sampling, [p.id for p in problems]))
         except EvalExistsError as err:
-            print(f"lensrl eval: {err}", file=sys.stderr)
+            print(f"lensrl eval: error: {one_line(err)}", file=sys.stderr)
             return 2
     # the run's compute dtype (bf16 under autocast where it is fast) over its fp32 weights
     dtype, _ = select_dtype(cfg.model.dtype, torch.device("cpu"))
@@ -185,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         path = write_eval(args.run_dir, step, result, name=args.name, overwrite=args.overwrite)
     except EvalExistsError as err:
-        print(f"lensrl eval: {err}", file=sys.stderr)
+        print(f"lensrl eval: error: {one_line(err)}", file=sys.stderr)
         return 2
     print(f"wrote {path}")
     metrics = summary_metrics(result)

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from lensrl.cli import one_line
 from lensrl.eval import seedstats as ss
 from lensrl.eval.arms import (
     MethodEvals,
@@ -593,7 +594,7 @@ def run(args: argparse.Namespace) -> int:
             eval_name=args.eval_name,
         )
     except (FileNotFoundError, ValueError) as err:
-        print(f"lensrl compare: {err}", file=sys.stderr)
+        print(f"lensrl compare: error: {one_line(err)}", file=sys.stderr)
         return 2
     for w in result["warnings"]:
         print(f"lensrl compare: WARNING: pooling anyway (--allow-mixed): {w}", file=sys.stderr)

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from lensrl.cli import one_line
 from lensrl.eval import seedstats as ss
 from lensrl.eval.compare import MethodEvals, load_methods, parse_primary, seed_pairing
 from lensrl.eval.passk import bucket_label, bucket_masks
@@ -167,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
             eval_name=args.eval_name,
         )
     except (FileNotFoundError, ValueError) as err:
-        print(f"lensrl plan: {err}", file=sys.stderr)
+        print(f"lensrl plan: error: {one_line(err)}", file=sys.stderr)
         return 2
     print(format_plan(result))
     if args.out is not None:

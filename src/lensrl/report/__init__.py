@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from lensrl.cli import one_line
 from lensrl.eval.arms import check_pooling
 from lensrl.eval.compare import (
     CLAIMS,
@@ -343,7 +344,7 @@ def run(args: argparse.Namespace) -> int:
         margin = None if args.margin is None else args.margin / 100
         index = build_report(args.runs, args.out, primary=args.primary, margin=margin)
     except (FileNotFoundError, ValueError) as err:
-        print(f"lensrl report: {err}", file=sys.stderr)
+        print(f"lensrl report: error: {one_line(err)}", file=sys.stderr)
         return 2
     print(f"wrote {index} and {index.parent / 'report.md'}")
     return 0

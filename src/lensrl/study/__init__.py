@@ -18,6 +18,7 @@ import logging
 import sys
 from pathlib import Path
 
+from lensrl.cli import one_line
 from lensrl.study.config import StudyConfig, arm_train_config, load_study, study_from_dict
 from lensrl.study.runner import format_plan, measure, plan_runs, run_state, run_study
 from lensrl.study.summary import build_summary, write_report, write_summary
@@ -111,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
             return 0
         path = summarize(cfg, report=not args.no_report)
     except (ConfigError, FileNotFoundError) as exc:
-        print(f"lensrl study: error: {exc}", file=sys.stderr)
+        print(f"lensrl study: error: {one_line(exc)}", file=sys.stderr)
         return 2
     print(f"wrote {path}")
     return 0
