@@ -190,5 +190,6 @@ def run(args: argparse.Namespace) -> int:
         return 2
     print(f"wrote {path}")
     metrics = summary_metrics(result)
-    print(f"pass@1 = {100 * metrics.get('eval/pass@1', float('nan')):.2f}%")
+    if "eval/pass@1" in metrics:
+        print(f"pass@1 = {100 * metrics['eval/pass@1']:.2f}%")
     return 0
