@@ -36,7 +36,8 @@ def _run(warm: Path, run_dir: Path) -> list[dict[str, Any]]:
 
 
 @pytest.mark.slow
-def test_demo_preset_metrics_are_the_same_beside_a_cpu_hog(tmp_path: Path) -> None:
+def test_demo_preset_metrics_are_the_same_beside_a_cpu_hog(tmp_path: Path, one_thread: None) -> None:
+    """(One torch thread: spinning OpenMP threads beside a hog would only make it slower.)"""
     from lensrl.train.presets import load_preset
     from lensrl.train.sft import SFTConfig, sft
 
