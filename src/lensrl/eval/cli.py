@@ -84,8 +84,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "--max-new-tokens", type=positive_int, default=None,
         help="completion length limit (default: the run's rollout.max_new_tokens)"
     )
-    parser.add_argument("--ks", type=positive_int, nargs="+", default=list(DEFAULT_KS),
-                        help="the k of each pass@k (each <= --samples)")
+    parser.add_argument("--ks", type=positive_int, nargs="+", default=None,
+                        help="the k of each pass@k, each <= --samples (default: those of "
+                        f"{' '.join(map(str, DEFAULT_KS))} that are <= --samples)")
     parser.add_argument("--batch-prompts", type=positive_int, default=32,
                         help="prompts per generate call (memory only)")
     parser.add_argument(
@@ -132,6 +133,8 @@ def run(args: argparse.Namespace) -> int:
     from lensrl.policy import autocast, load_checkpoint, select_dtype
     from lensrl.train.config import ConfigError, TrainConfig
 
+    if args.ks is None:
+        args.ks = [k for k in DEFAULT_KS if k <= args.samples]
     check_ks(args.ks, args.samples)
     model, tokenizer, step, raw = load_checkpoint(args.run_dir, args.checkpoint)
     try:
