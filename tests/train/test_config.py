@@ -207,3 +207,17 @@ def test_the_cli_prints_each_rename_once_on_one_line(capsys):
     assert err == ["lensrl: note: old.yaml: algo.micro_batch is now batch.rows_per_micro_batch "
                    "(renamed in 0.2)"]
     assert issubclass(RenamedKeyWarning, DeprecationWarning)
+
+
+def test_a_field_of_a_type_the_converter_does_not_know_passes_as_given():
+    from dataclasses import dataclass, field
+
+    from lensrl.train.config import convert
+
+    @dataclass
+    class Section:
+        options: dict[str, int] = field(default_factory=dict)
+        count: int = 1
+
+    assert convert({"r": 8}, Section, "options", "x.options") == {"r": 8}
+    assert convert("3", Section, "count", "x.count") == 3

@@ -429,11 +429,13 @@ def _to(value: Any, tp: Any) -> Any:
                 value = yaml.safe_load(value)
         (item,) = typing.get_args(tp)
         if not isinstance(value, list | tuple):
-            raise _Unconvertible(f"a list of {_WANTS[item]}")
+            raise _Unconvertible(f"a list of {_WANTS.get(item, 'values')}")
         try:
             return [_to(v, item) for v in value]
         except _Unconvertible:
-            raise _Unconvertible(f"a list of {_WANTS[item]}") from None
+            raise _Unconvertible(f"a list of {_WANTS.get(item, 'values')}") from None
+    if tp not in _WANTS:  # a type this converter does not know (a nested section): as given
+        return value
     if tp is bool:
         if isinstance(value, bool):
             return value
