@@ -150,3 +150,10 @@ def test_finished_run_resume_and_ending(workdir: Path) -> None:
     for path in (workdir / "runs/a/config.json", weights):
         assert path.stat().st_mode & 0o777 == 0o666 & ~umask, path
     assert weights.parent.parent.stat().st_mode & 0o777 == 0o777 & ~umask
+
+
+def test_one_line_joins_a_message_of_several_lines() -> None:
+    from lensrl.cli import one_line
+
+    assert one_line(ValueError("runs differ:\n  a\n  b")) == "runs differ: a; b"
+    assert one_line(ValueError("")) == "ValueError"

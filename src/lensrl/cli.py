@@ -93,8 +93,11 @@ def user_errors() -> tuple[type[BaseException], ...]:
 
 def one_line(exc: BaseException) -> str:
     """The message of ``exc`` on one line (a YAML error or a pooling check spans several)."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return "; ".join(lines) or type(exc).__name__
+    text = ""
+    for line in (line.strip() for line in str(exc).splitlines()):
+        if line:
+            text += line if not text else (" " if text.endswith(":") else "; ") + line
+    return text or type(exc).__name__
 
 
 @contextlib.contextmanager
