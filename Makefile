@@ -10,7 +10,7 @@ export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install test test-slow lint demo bench test-verl clean conformance
+.PHONY: install test test-slow lint demo bench bench-real test-verl clean conformance
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -41,6 +41,10 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/lensrl bench --out bench/results.json
+
+# lensrl vs TRL on SmolLM2-135M (docs/benchmarks.md): about 30 min on an idle 2-core machine.
+bench-real: $(STAMP)
+	$(BIN)/lensrl bench --only real --out bench/real.json
 
 # Math-Verify's own regression tables, from its pinned sdist (cached in .cache/conformance).
 conformance: $(STAMP)

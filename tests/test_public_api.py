@@ -1,4 +1,4 @@
-"""The public API is small and pinned (STYLE.md guideline 14): change it on purpose only."""
+"""The public API is small and pinned: change it on purpose only."""
 
 from __future__ import annotations
 

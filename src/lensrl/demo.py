@@ -31,24 +31,27 @@ def demo(out: Path, *, warmup_steps: int, rl_steps: int | None, overrides: list[
     from lensrl.report import build_report
 
     start = time.perf_counter()
-    if out.exists():
-        shutil.rmtree(out)  # a demo is a fresh, reproducible run every time
     base = load_preset("demo")
     task = base.get("task", {})
-    t = time.perf_counter()
     warm_dir = out / "warmup"
+    configs = {  # built first: a bad --set fails before the old demo is replaced
+        estimator: TrainConfig.from_dict(apply_overrides(json.loads(json.dumps(base)), [
+            f"model.init_from={warm_dir}", f"algo.estimator={estimator}",
+            f"run.name=demo-{estimator}", f"run.run_dir={out / estimator}", *overrides,
+            *([f"run.steps={rl_steps}"] if rl_steps else []),
+        ]), source="preset demo")
+        for estimator in ESTIMATORS
+    }
+    if out.exists():
+        shutil.rmtree(out)  # a demo is a fresh, reproducible run every time
+    t = time.perf_counter()
     sft(SFTConfig(size=base["model"]["name"], steps=warmup_steps, levels=task.get("levels", [1, 2, 3, 4, 5]),
                   template=task.get("template"), task_seed=task.get("seed", 0)), warm_dir)
     timings = {"warmup_s": time.perf_counter() - t}
     runs = []
-    for estimator in ESTIMATORS:
-        data = apply_overrides(json.loads(json.dumps(base)), [
-            f"model.init_from={warm_dir}", f"algo.estimator={estimator}",
-            f"run.name=demo-{estimator}", f"run.run_dir={out / estimator}", *overrides,
-            *([f"run.steps={rl_steps}"] if rl_steps else []),
-        ])
+    for estimator, cfg in configs.items():
         t = time.perf_counter()
-        runs.append(train(TrainConfig.from_dict(data, source="preset demo")))
+        runs.append(train(cfg))
         timings[f"{estimator}_s"] = time.perf_counter() - t
     t = time.perf_counter()
     report = build_report(runs, out / "report")
@@ -59,10 +62,40 @@ def demo(out: Path, *, warmup_steps: int, rl_steps: int | None, overrides: list[
     return summary
 
 
+def headline(runs: list[str]) -> list[str]:
+    """The comparison the demo exists for: each method's held-out pass@1 at its last
+    evaluation, overall and on the hardest levels, in percent."""
+    from lensrl.eval.evaluate import eval_steps, read_eval
+    from lensrl.eval.passk import ALL, HARD
+
+    lines = []
+    for run_dir in runs:
+        steps = eval_steps(run_dir)
+        if not steps:
+            lines.append(f"{Path(run_dir).name}: no evaluation")
+            continue
+        result = read_eval(run_dir, steps[-1])
+        cells = result.get("pass_at_k", {})
+        parts = []
+        for bucket in (ALL, HARD):
+            cell = cells.get(bucket, {}).get("1")
+            if cell is not None:
+                lo, hi = cell["ci"]
+                parts.append(f"{bucket} {100 * cell['mean']:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}]")
+        lines.append(f"{Path(run_dir).name}: held-out pass@1 at step {steps[-1]}: "
+                     + ", ".join(parts))
+    return lines
+
+
 def configure_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", type=Path, default=Path("runs/demo"), help="demo folder")
-    p.add_argument("--warmup-steps", type=int, default=500, help="supervised warm-up steps")
-    p.add_argument("--steps", type=int, help="RL steps per method (default: the demo preset's)")
+    from lensrl.cli import positive_int
+
+    p.add_argument("--out", type=Path, default=Path("runs/demo"),
+                   help="demo folder (replaced by each demo)")
+    p.add_argument("--warmup-steps", type=positive_int, default=500,
+                   help="supervised warm-up steps")
+    p.add_argument("--steps", type=positive_int,
+                   help="RL steps per method (default: the demo preset's run.steps)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a field of the demo preset for both runs")
 
@@ -71,6 +104,9 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     summary = demo(args.out, warmup_steps=args.warmup_steps, rl_steps=args.steps,
                    overrides=args.set)
-    print(f"report: {summary['report']} (and report.md beside it)")
+    for line in headline(summary["runs"]):
+        print(line)
+    print(f"report: {summary['report']} (and report.md beside it); compare the two with "
+          f"`lensrl compare {' '.join(summary['runs'])}`")
     print(f"demo: {summary['timings']['total_s']:.0f} s")
     return 0

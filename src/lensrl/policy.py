@@ -27,7 +27,7 @@ TINY_PRESETS: dict[str, dict[str, int]] = {
     "nano": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4),
     "tiny": dict(hidden_size=128, intermediate_size=384, num_hidden_layers=4, num_attention_heads=4),
     "small": dict(hidden_size=256, intermediate_size=768, num_hidden_layers=6, num_attention_heads=8),
-    # the ~10M model of the benchmarks (ENVIRONMENT.md's throughput table)
+    # the ~10M model of the benchmarks (docs/benchmarks.md)
     "medium": dict(hidden_size=384, intermediate_size=1024, num_hidden_layers=6,
                    num_attention_heads=6, max_position_embeddings=512),
 }
@@ -246,7 +246,7 @@ def select_dtype(requested: str, device: torch.device) -> tuple[torch.dtype, str
     The weights and the optimizer state always stay float32 (fp32 masters); bf16 is used only
     inside :func:`autocast`. ``auto`` picks bf16 only where it is fast: a CUDA GPU with bf16
     support, or a CPU with native bf16 (or ``LENSRL_ASSUME_BF16=1``). On an AVX2-only CPU bf16
-    is emulated and ~25x slower (ENVIRONMENT.md), so an explicit ``bfloat16`` there gets a
+    is emulated and ~25x slower (docs/training.md), so an explicit ``bfloat16`` there gets a
     warning with a measured matmul ratio.
     """
     if requested not in DTYPES:
@@ -410,8 +410,13 @@ def _load_checked(ckpt: Path, step: int) -> tuple[Any, Any]:
     tensors, file = read_weights(ckpt / "model")
     try:
         config = AutoConfig.from_pretrained(ckpt / "model", local_files_only=True)
+        lora = getattr(config, LORA_CONFIG_KEY, None)  # a LoRA run's: its adapters count too
+        if lora is not None:
+            delattr(config, LORA_CONFIG_KEY)  # add_lora marks the model it adapts
         with torch.device("meta"):  # names, shapes and ties only: no memory, no init
             skeleton = AutoModelForCausalLM.from_config(config)
+            if lora is not None:
+                skeleton = add_lora(skeleton, lora)
     except (OSError, ValueError) as err:  # a missing or unreadable config.json
         raise CheckpointError(f"{ckpt / 'model'}: cannot build the model ({err})") from None
     # the file against the model its config builds, before from_pretrained sees it (which

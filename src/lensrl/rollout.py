@@ -4,7 +4,7 @@ A small sampling loop over the model's KV cache instead of ``generate``: it samp
 full distribution (``generate`` applies ``top_k=50`` unless told otherwise; the paper samples
 at temperature 1.0, top-p 1.0), it returns the log-prob of every sampled token, it draws from
 an explicit ``torch.Generator`` so a resumed run replays the same samples, and it skips
-``generate``'s per-step processor machinery, the main cost on small models (ENVIRONMENT.md).
+``generate``'s per-step processor machinery, the main cost on small models (docs/benchmarks.md).
 
 Shapes: ``P`` prompts, ``G`` samples each, ``N = P·G`` rows (the G samples of a prompt are
 consecutive), ``Lp`` prompt tokens (left-padded), ``T`` completion tokens (right-padded).

@@ -1,4 +1,4 @@
-"""The run folder, written and read in one place (STYLE.md §11): the only interface between
+"""The run folder, written and read in one place: the only interface between
 training, evaluation, the study and the report.
 
 A run folder holds:
@@ -20,6 +20,7 @@ No torch and nothing of training: a notebook that compares finished runs pays fo
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -103,8 +104,37 @@ class RunLock:
         self.release()
 
 
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux says it (a thread-safe read)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def make_readable(path: str | os.PathLike[str]) -> None:
+    """Give ``path`` (and, for a folder, everything in it) the modes an ordinary ``open`` or
+    ``mkdir`` would have: 0666 / 0777 less the umask, so 0644 / 0755 under the usual 022.
+    ``tempfile`` makes its files 0600 and folders 0700, which would hide a run's config and
+    checkpoints from a colleague on a shared machine, as no other ML tool does."""
+    mask = _umask()
+    root = Path(path)
+    paths = [root, *root.rglob("*")] if root.is_dir() else [root]
+    for p in paths:
+        if p.is_symlink():
+            continue
+        os.chmod(p, (0o777 if p.is_dir() else 0o666) & ~mask)
+
+
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temp file and a rename: never half-written."""
+    """Write ``text`` to ``path`` through a temp file and a rename: never half-written, with
+    the modes of an ordinary write (:func:`make_readable`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -112,10 +142,28 @@ def atomic_write_text(path: Path, text: str) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        make_readable(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+# What a start that failed before its first step leaves in a run folder it created.
+START_FILES = frozenset({CONFIG_FILE, LOCK_NAME})
+
+
+def remove_failed_start(run_dir: Path) -> bool:
+    """Remove ``run_dir`` if it holds nothing but what a failed start writes (:data:`START_FILES`);
+    whether it did. A folder with metrics, checkpoints or anything else is left alone."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir() or not {p.name for p in run_dir.iterdir()} <= START_FILES:
+        return False
+    for name in START_FILES:
+        (run_dir / name).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        run_dir.rmdir()
+    return not run_dir.exists()
 
 
 def clean(value: Any) -> Any:

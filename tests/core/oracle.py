@@ -2,7 +2,7 @@
 
 One group at a time, with floats and :mod:`math` only (no torch), so that a vectorisation or
 masking slip in ``lensrl.core`` cannot be copied into the reference. The spec (issue 3 and
-LENS.md §2.6(d)/(e)):
+docs/algorithm.md §1, §6):
 
 - a verdict is 1.0, 0.0 or NaN; NaN samples drop out of the group (mean, std, D, type and the
   ``n`` of 1/n) and get 0; a group with fewer than two judged samples is all 0;

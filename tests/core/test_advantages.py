@@ -1,4 +1,4 @@
-"""compute_advantages, tested three ways (STYLE.md §4): hand-computed groups, a plain-Python
+"""compute_advantages, tested three ways: hand-computed groups, a plain-Python
 oracle on random groups, and invariants. The oracle lives in ``oracle.py``."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def _log(ps: list[float]) -> list[float]:
     return [math.log(p) for p in ps]
 
 
-# --- 1. Hand-computed groups (LENS.md §2.7) ---------------------------------------------------
+# --- 1. Hand-computed groups (docs/algorithm.md §3) ---------------------------------------------------
 
 # Negative group, G = 4, π̄ = [0.9, 0.8, 0.6, 0.45]:
 #   D = 2·0.9 = 1.8; π̄/(D − π̄) = [0.9/0.9, 0.8/1.0, 0.6/1.2, 0.45/1.35] = [1, 0.8, 0.5, 1/3]
@@ -42,7 +42,7 @@ NEG_ADV = [-0.0213542, -0.0088542, 0.0098958, 0.0203125]
 #   r̃ = [1, −0.9/1.9/4, −0.6/2.2/4, −0.5/2.3/4] = [1, −0.118421, −0.068182, −0.054348]
 #   mean = 0.759049/4 = 0.189762; r̃ − mean = [0.810238, −0.308183, −0.257944, −0.244110]
 #   Σ(r̃ − mean)² = 0.877587
-#   LENS.md §2.7 uses the population std: √(0.877587/4) = 0.468398
+#   docs/algorithm.md §3 uses the population std: √(0.877587/4) = 0.468398
 #       → [1.729802, −0.657950, −0.550693, −0.521158] (the doc's [1.730, −0.658, −0.551, −0.521])
 #   Our default is verl's unbiased std (std_ddof=1): √(0.877587/3) = 0.540860
 #       → [0.810238, −0.308183, −0.257944, −0.244110] / 0.540861
@@ -65,7 +65,7 @@ def test_worked_negative_group() -> None:
     for ddof in (0, 1):
         adv = compute_advantages(r, lp, group_size=4, std_ddof=ddof)
         assert adv.tolist() == pytest.approx(NEG_ADV, abs=1e-6)
-    # the less confident wrong answers get a positive advantage (LENS.md §8 fact 11)
+    # the less confident wrong answers get a positive advantage (docs/algorithm.md §6 fact 11)
     assert adv[2] > 0 and adv[3] > 0
 
 
@@ -265,7 +265,7 @@ def test_property_invariants(batch: tuple[list[float], list[float], int], ddof: 
         assert bool((adv[~s.judged.reshape(-1)] == 0).all())
     for estimator in ("lens", "lens_mixed_only", "grpo", "lens_negative_only"):
         adv = compute_advantages(R, LP, group_size=G, estimator=estimator).reshape(-1, G)
-        # sign preservation in mixed groups (LENS.md §2.6(c)): right > 0 > wrong
+        # sign preservation in mixed groups (docs/algorithm.md §6 fact 7): right > 0 > wrong
         mixed = s.mixed[:, None] & s.judged
         assert bool((adv[mixed & (s.r == 1)] > 0).all()), estimator
         assert bool((adv[mixed & (s.r == 0)] < 0).all()), estimator

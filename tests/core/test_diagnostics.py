@@ -1,4 +1,4 @@
-"""group_diagnostics: by hand on the LENS.md §2.7 groups, and against a plain-Python loop."""
+"""group_diagnostics: by hand on the docs/algorithm.md §3 groups, and against a plain-Python loop."""
 
 from __future__ import annotations
 

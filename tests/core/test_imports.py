@@ -1,4 +1,4 @@
-"""lensrl.core imports only torch and the standard library (STYLE.md guideline 1)."""
+"""lensrl.core imports only torch and the standard library."""
 
 from __future__ import annotations
 

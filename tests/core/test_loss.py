@@ -177,7 +177,7 @@ def test_kl_is_logged_but_not_added_at_zero_coef() -> None:
 
 
 def test_scaling_advantages_scales_loss() -> None:
-    """The surrogate is positively homogeneous in A: α·A gives α·loss (LENS.md §8 fact 9)."""
+    """The surrogate is positively homogeneous in A: α·A gives α·loss (docs/algorithm.md §6 fact 9)."""
     logprobs, old, adv, mask = _batch(7)
     base, _ = policy_loss(logprobs, old, adv, mask)
     scaled, _ = policy_loss(logprobs, old, 0.25 * adv, mask)

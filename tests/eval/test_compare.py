@@ -260,7 +260,7 @@ def test_cli_compare(
     args = ["compare", *runs, "--resamples", "100", "--permutations", "200", "--out", str(out)]
     assert main([*args, "--primary", "all:8", "--margin", "2"]) == 0
     text = capsys.readouterr().out
-    assert "lens (4 seeds [0, 1, 2, 3]" in text and "L4–5" in text and "95% CI seeds" in text
+    assert "lens (4 seeds [0, 1, 2, 3]" in text and "levels_4-5" in text and "95% CI seeds" in text
     assert "primary endpoints" in text and "TOST" in text and "smallest p" in text
     data = json.loads(out.read_text())
     row = data["comparisons"][0]["rows"][0]

@@ -65,7 +65,7 @@ def test_cli_plan(
     runs = [str(r) for r in pilots(make_run, rng, (0, 1))]
     assert main(["plan", *runs, "--delta", "2", "--primary", "all:1,levels_4-5:4"]) == 0
     out = capsys.readouterr().out
-    assert "δ = 2.00 pp" in out and "L4–5" in out and "paired pilot seeds" in out
+    assert "δ = 2.00 pp" in out and "levels_4-5" in out and "paired pilot seeds" in out
     assert main(["plan", *runs, "--delta", "0"]) == 2
     assert "--delta" in capsys.readouterr().err
     assert main(["plan", *runs, "--delta", "2", "--primary", "all:99"]) == 2

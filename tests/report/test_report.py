@@ -30,7 +30,7 @@ def test_full_report(runs: list[Path], tmp_path: Path) -> None:
     pngs = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
     assert pngs == ["training_curves.png", "pass_at_k.png", "lens_diagnostics.png"]
     assert all((out / p).read_bytes().startswith(b"\x89PNG") for p in pngs)
-    assert "| L4–5 | 16 |" in md  # levels 4–5 of 40 problems with levels 1 + j % 5
+    assert "| levels_4-5 | 16 |" in md  # levels 4–5 of 40 problems with levels 1 + j % 5
     assert "steps [40, 40]" in md  # the latest evaluation of each seed
     assert "95% CI incl. seeds" in md  # two seeds per method: the CI includes their spread
     # Two seeds a method: the seed-level test, which cannot reach p < 0.05 (MDE ∞).
@@ -140,3 +140,24 @@ def test_cli_report(runs: list[Path], tmp_path: Path, monkeypatch: pytest.Monkey
     assert calls == [([str(r) for r in runs], tmp_path / "r", {"primary": None, "margin": 0.02})]
     monkeypatch.undo()
     assert main(["report", str(tmp_path / "missing"), "--out", str(tmp_path / "r2")]) == 2
+
+
+def test_runs_sharing_a_name_are_keyed_by_folder(runs: list[Path], tmp_path: Path) -> None:
+    """Two runs of one preset carry the preset's run name: the report names them by folder."""
+    import json
+
+    for run in runs:
+        cfg = json.loads((run / "config.json").read_text())
+        cfg["run"]["name"] = "smoke"
+        (run / "config.json").write_text(json.dumps(cfg))
+    md = (build_report(runs, tmp_path / "rep").parent / "report.md").read_text()
+    for run in runs:
+        assert f"| {run} |" in md  # each run's row, under its folder
+    assert "%" in md  # pass@k cells in percent
+
+
+def test_a_failed_report_leaves_no_folder(runs: list[Path], tmp_path: Path) -> None:
+    out = tmp_path / "rep"
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        build_report([*runs, tmp_path / "nowhere"], out)
+    assert not out.exists()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from lensrl.train.config import AlgoConfig, ConfigError, TrainConfig, apply_overrides
@@ -53,7 +55,7 @@ def test_overrides_are_typed_like_the_defaults():
     cfg = TrainConfig.from_dict(data)
     assert cfg.algo.alpha == 0.5 and cfg.run.steps == 3 and cfg.run.tensorboard is True
     assert cfg.task.levels == [1, 2] and cfg.model.init_from is None
-    with pytest.raises(ConfigError, match=r"algo\.alpha=abc: expected a float"):
+    with pytest.raises(ConfigError, match=r"--set algo\.alpha = 'abc' is invalid: must be a number"):
         apply_overrides({}, ["algo.alpha=abc"])
     with pytest.raises(ConfigError, match="unknown key"):
         apply_overrides({}, ["algo.nope=1"])
@@ -129,3 +131,93 @@ def test_presets_use_only_current_names_and_tiny_models_match_the_policy_presets
             warnings.simplefilter("error", DeprecationWarning)
             TrainConfig.from_dict(load_preset(name), source=name)
     assert set(TINY_MODELS) == set(TINY_PRESETS)
+
+
+# --- values typed by the schema (issue 28) ----------------------------------------------------
+
+
+def test_yaml_values_are_converted_to_the_field_type(tmp_path):
+    # YAML 1.1 reads 1e-6 (no dot) as a string; a quoted "10" is still a count
+    path = tmp_path / "c.yaml"
+    path.write_text('optim: {lr: 1e-6}\nrun: {steps: "10", progress: false}\n'
+                    "algo: {eps: 1e-8, alpha: 1}\n")
+    cfg = TrainConfig.from_dict(load_config_file(path), source=str(path))
+    assert cfg.optim.lr == 1e-6 and isinstance(cfg.optim.lr, float)
+    assert cfg.run.steps == 10 and isinstance(cfg.run.steps, int)
+    assert cfg.algo.eps == 1e-8 and cfg.algo.alpha == 1.0 and isinstance(cfg.algo.alpha, float)
+    assert cfg.run.progress is False
+
+
+@pytest.mark.parametrize(("section", "key", "value", "wants"), [
+    ("rollout", "samples_per_prompt", 4.5, "a whole number"),
+    ("rollout", "samples_per_prompt", "four", "a whole number"),
+    ("run", "progress", "no", "true or false"),
+    ("run", "progress", 1, "true or false"),
+    ("optim", "lr", "fast", "a number"),
+    ("optim", "lr", True, "a number"),
+    ("algo", "kl_coef", float("inf"), "a number"),
+    ("task", "levels", "all", "a list of a whole number"),
+    ("optim", "betas", [0.9, "x"], "a list of a number"),
+])
+def test_unconvertible_values_name_key_value_and_type(section, key, value, wants):
+    with pytest.raises(ConfigError) as err:
+        TrainConfig.from_dict({section: {key: value}}, source="c.yaml")
+    msg = str(err.value)
+    assert msg.startswith(f"c.yaml: {section}.{key} = {value!r}"), msg
+    assert wants in msg
+
+
+def test_a_runs_config_json_is_a_valid_config(tmp_path):
+    cfg = TrainConfig.from_dict({"optim": {"lr": 3e-6}, "algo": {"eps": 1e-6}})
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(cfg.to_dict(), indent=2))
+    again = TrainConfig.from_dict(load_config_file(path), source=str(path))
+    assert again == cfg
+
+
+def test_set_values_are_typed_and_none_only_where_allowed():
+    data = apply_overrides({}, ["optim.lr=1e-6", "rollout.samples_per_prompt=8",
+                                "task.template=null", "optim.betas=[0.8, 0.99]"])
+    cfg = TrainConfig.from_dict(data)
+    assert (cfg.optim.lr, cfg.rollout.samples_per_prompt) == (1e-6, 8)
+    assert cfg.task.template is None and cfg.optim.betas == [0.8, 0.99]
+    with pytest.raises(ConfigError, match=r"--set run\.steps = 'none' is invalid"):
+        apply_overrides({}, ["run.steps=none"])
+    with pytest.raises(ConfigError, match=r"--set run\.tensorboard = 'yes' is invalid: must be true"):
+        apply_overrides({}, ["run.tensorboard=yes"])
+
+
+def test_old_and_new_key_on_the_command_line_conflict():
+    with pytest.raises(ConfigError, match=r"algo\.micro_batch=7 \(the old name of "
+                       r"batch\.rows_per_micro_batch\) contradicts --set batch\.rows_per_micro_batch=9"):
+        apply_overrides({}, ["batch.rows_per_micro_batch=9", "algo.micro_batch=7"])
+    # the same value twice is no contradiction
+    data = apply_overrides({}, ["algo.micro_batch=7", "batch.rows_per_micro_batch=7"])
+    assert data["batch"]["rows_per_micro_batch"] == 7
+
+
+def test_the_cli_prints_each_rename_once_on_one_line(capsys):
+    from lensrl.cli import renamed_keys_shown
+    from lensrl.train.config import RenamedKeyWarning
+
+    with renamed_keys_shown():
+        for _ in range(3):
+            TrainConfig.from_dict({"algo": {"micro_batch": 3}}, source="old.yaml")
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["lensrl: note: old.yaml: algo.micro_batch is now batch.rows_per_micro_batch "
+                   "(renamed in 0.2)"]
+    assert issubclass(RenamedKeyWarning, DeprecationWarning)
+
+
+def test_a_field_of_a_type_the_converter_does_not_know_passes_as_given():
+    from dataclasses import dataclass, field
+
+    from lensrl.train.config import convert
+
+    @dataclass
+    class Section:
+        options: dict[str, int] = field(default_factory=dict)
+        count: int = 1
+
+    assert convert({"r": 8}, Section, "options", "x.options") == {"r": 8}
+    assert convert("3", Section, "count", "x.count") == 3

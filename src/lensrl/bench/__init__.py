@@ -132,13 +132,46 @@ SECTIONS = ("advantage", "lens", "throughput", "scaling", "speedups", "precision
 
 
 def configure_parser(p: argparse.ArgumentParser) -> None:
+    from lensrl.cli import positive_int
+
     p.add_argument("--quick", action="store_true",
                    help="smaller model and batches (minutes on 2 cores)")
-    p.add_argument("--out", type=Path, help="JSON to write (default: bench/results.json; "
-                   "bench/real.json for --only real)")
-    p.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
+    p.add_argument("--out", type=Path,
+                   help="JSON to write (default: runs/bench/results.json, runs/bench/real.json "
+                   "for --only real; `make bench` and `make bench-real` write the committed "
+                   "bench/results.json and bench/real.json)")
+    p.add_argument("--threads", type=positive_int,
+                   help="torch threads (default: torch's own choice)")
     p.add_argument("--only", action="append", choices=SECTIONS,
-                   help="run only this section (repeatable); 'real' runs only when named")
+                   help="run only this section (repeatable; default: all but 'real', which runs "
+                   "only when named)")
+
+
+# result keys that are not a section's numbers
+_NOT_SECTIONS = {"quick", "spec", "machine", "headline", "elapsed_s", "matmul_gflops",
+                 "lens_step_overhead_skip", "errors"}
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    return f"{value:.4g}"
+
+
+def section_lines(results: dict[str, Any]) -> list[str]:
+    """One line per section that ran: its top-level numbers (the JSON has the rest)."""
+    lines = []
+    for key, value in results.items():
+        if key in _NOT_SECTIONS:
+            continue
+        if isinstance(value, dict):
+            numbers = [f"{k} {_fmt(v)}" for k, v in value.items()
+                       if isinstance(v, int | float | str | None) and not isinstance(v, bool)]
+            lines.append(f"{key}: " + (", ".join(numbers[:8]) + (" ..." if len(numbers) > 8
+                                                                 else "") or "(see the JSON)"))
+        elif isinstance(value, int | float | str):
+            lines.append(f"{key}: {_fmt(value)}")
+    return lines
 
 
 def run(args: argparse.Namespace) -> int:
@@ -150,13 +183,17 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     if args.out is None:
         real_only = args.only is not None and set(args.only) == {"real"}
-        args.out = Path("bench/real.json" if real_only else "bench/results.json")
+        args.out = Path("runs/bench/real.json" if real_only else "runs/bench/results.json")
     t = time.perf_counter()
     results = bench(args.quick, set(args.only) if args.only else None)
     results["elapsed_s"]["total"] = time.perf_counter() - t
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
+    for line in section_lines(results):
+        print(line)
     for key, h in results["headline"].items():
+        if h["value"] is None and args.only:
+            continue  # a section not asked for
         value = "n/a" if h["value"] is None else f"{h['value']:.3f}"
         mark = {True: "ok", False: "MISSED", None: "-"}[h["meets_goal"]]
         print(f"{key:28s} {value:>8s}  goal {h['goal']:8s} {mark}")

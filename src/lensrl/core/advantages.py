@@ -27,7 +27,7 @@ ESTIMATORS: tuple[str, ...] = (
     "nsr",
 )
 
-# The paper's LENS hyperparameters (LENS.md §4): the one home of these numbers; lensrl's config
+# The paper's LENS hyperparameters (docs/algorithm.md §5): the one home of these numbers; lensrl's config
 # and the TRL and verl adapters take their defaults from here.
 LENS_ALPHA = 0.25  # α: weight of the negative groups' calibrated rewards
 LENS_D_FLOOR = 2.0  # D(q) ≥ d_floor · max π̄
@@ -116,7 +116,7 @@ def _check_inputs(
 def group_stats(
     correct: Tensor, seq_mean_logprob: Tensor, *, group_size: int, d_floor: float = LENS_D_FLOOR
 ) -> GroupStats:
-    """Group types, π̄, D(q) and calibrated rewards r̃ (LENS.md §2.6(b)–(d), §8 facts 1–7).
+    """Group types, π̄, D(q) and calibrated rewards r̃ (docs/algorithm.md §1, §6 facts 1–7).
 
     Args:
         correct: ``(N,)`` 1.0 / 0.0 / NaN.
@@ -124,7 +124,7 @@ def group_stats(
         group_size: ``G``.
         d_floor: the factor in D(q) ≥ d_floor · max π̄ (paper: 2). Must exceed 1.
 
-    Open choice (LENS.md §8): D_imp uses the length-normalised π̄, not the raw sequence
+    Open choice (docs/algorithm.md §4 choice 1): D_imp uses the length-normalised π̄, not the raw sequence
     probability, so the max() in D(q) can bind (see docs/algorithm.md).
     """
     _check_inputs(correct, seq_mean_logprob, group_size, d_floor)
@@ -181,7 +181,7 @@ def compute_advantages(
         ``grpo``: (r − mean) / (std + eps) per group (Eq. 2); all-equal groups give 0.
         ``dr_grpo``: r − mean, no std (Dr. GRPO).
         ``lens``: mixed groups z-score the calibrated rewards r̃; negative groups get
-            α · (r̃ − mean) (de-meaning only); positive groups 0 (LENS.md §2.6(e)).
+            α · (r̃ − mean) (de-meaning only); positive groups 0 (docs/algorithm.md §6 facts 8–10).
         ``lens_mixed_only``: ``lens`` with negative groups at 0 (Table 2 ablation).
         ``lens_negative_only``: ``lens`` with mixed groups as plain GRPO (Table 2 ablation).
         ``nsr``: −1 for wrong samples, 0 for right ones, no normalisation (uniform negative

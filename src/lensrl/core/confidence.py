@@ -1,4 +1,4 @@
-"""Length-normalised sequence confidence, π̄ (LENS.md §2.6(a)).
+"""Length-normalised sequence confidence, π̄ (docs/algorithm.md §6 fact 3).
 
 Shapes: ``N`` sequences, ``T`` completion tokens (right-padded).
 """
@@ -74,7 +74,7 @@ def sequence_confidence(
     exclude_eos: bool = False,
     truncated: Tensor | None = None,
 ) -> Tensor:
-    """π̄ = π_old(o|q)^(1/|o|) = exp(masked mean token log-prob) (LENS.md §2.6(a), fact 3).
+    """π̄ = π_old(o|q)^(1/|o|) = exp(masked mean token log-prob) (docs/algorithm.md §6 fact 3).
 
     Computed in log space: the product of hundreds of token probabilities underflows, its
     geometric mean does not. No clipping and no temperature, as in the paper.

@@ -12,6 +12,7 @@ import argparse
 import sys
 from typing import Any
 
+from lensrl.cli import one_line
 from lensrl.eval.evaluate import (
     EvalExistsError,
     check_eval_target,
@@ -44,15 +45,15 @@ def load_eval_problems(cfg: dict[str, Any], data: str | None, limit: int | None)
 
 def format_summary(result: dict[str, Any]) -> str:
     ks = sorted({int(k) for by_k in result["pass_at_k"].values() for k in by_k})
-    lines = [f"{'bucket':<7}{'n':>5}" + "".join(f"{'pass@' + str(k):>22}" for k in ks)]
+    lines = [f"{'bucket':<11}{'n':>5}" + "".join(f"{'pass@' + str(k):>24}" for k in ks)]
     for bucket, by_k in result["pass_at_k"].items():
         first = next(iter(by_k.values()))
         cells = ""
         for k in ks:
             cell = by_k[str(k)]
             lo, hi = cell["ci"]
-            cells += f"{100 * cell['mean']:>8.2f} [{100 * lo:5.1f},{100 * hi:5.1f}]"
-        lines.append(f"{bucket_label(bucket):<7}{first['problems']:>5}{cells}")
+            cells += f"{100 * cell['mean']:>9.2f}% [{100 * lo:5.1f},{100 * hi:5.1f}]%"
+        lines.append(f"{bucket_label(bucket):<11}{first['problems']:>5}{cells}")
     lines.append(
         f"unjudged samples (counted as wrong): {result['unjudged']} of {result['samples_total']}"
     )
@@ -60,6 +61,8 @@ def format_summary(result: dict[str, Any]) -> str:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
+    from lensrl.cli import positive_float, positive_int, unit_interval
+
     parser.add_argument("--run-dir", required=True, help="the run folder")
     parser.add_argument(
         "--checkpoint", type=int, default=None, help="checkpoint step (default: the latest)"
@@ -69,22 +72,31 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="problems file or 'builtin' (default: the run's held-out split)",
     )
-    parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N")
-    parser.add_argument("--samples", type=int, default=16, help="completions per problem (n)")
-    parser.add_argument("--temperature", type=float, default=1.0)
-    parser.add_argument("--top-p", type=float, default=1.0)
+    parser.add_argument("--limit", type=positive_int, default=None,
+                        help="evaluate only the first N problems")
+    parser.add_argument("--samples", type=positive_int, default=16,
+                        help="completions per problem (n); every k of --ks must be <= n")
+    parser.add_argument("--temperature", type=positive_float, default=1.0,
+                        help="sampling temperature")
+    parser.add_argument("--top-p", type=unit_interval, default=1.0,
+                        help="nucleus sampling: the smallest set of tokens with this much mass")
     parser.add_argument(
-        "--max-new-tokens", type=int, default=None, help="default: the run's rollout.max_new_tokens"
+        "--max-new-tokens", type=positive_int, default=None,
+        help="completion length limit (default: the run's rollout.max_new_tokens)"
     )
-    parser.add_argument("--ks", type=int, nargs="+", default=list(DEFAULT_KS))
-    parser.add_argument("--batch-prompts", type=int, default=32, help="prompts per generate call")
+    parser.add_argument("--ks", type=positive_int, nargs="+", default=None,
+                        help="the k of each pass@k, each <= --samples (default: those of "
+                        f"{' '.join(map(str, DEFAULT_KS))} that are <= --samples)")
+    parser.add_argument("--batch-prompts", type=positive_int, default=32,
+                        help="prompts per generate call (memory only)")
     parser.add_argument(
         "--seed",
         type=int,
         default=None,
         help="sampling and bootstrap seed (default: the run's run.seed, as in training's evals)",
     )
-    parser.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples")
+    parser.add_argument("--resamples", type=positive_int, default=2000,
+                        help="bootstrap resamples")
     parser.add_argument(
         "--name", default=None, metavar="NAME",
         help="write eval/<step>.NAME.json, beside the run's own eval/<step>.json (read it back "
@@ -94,6 +106,14 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "--overwrite", action="store_true",
         help="replace an existing evaluation of this step made with other settings",
     )
+
+
+def check_ks(ks: list[int], samples: int) -> None:
+    """pass@k needs k <= n: a k above ``--samples`` would silently yield no estimate."""
+    over = [k for k in ks if k > samples]
+    if over:
+        raise ValueError(f"--ks {' '.join(map(str, over))}: pass@k needs k <= --samples "
+                         f"({samples}); raise --samples or drop those k")
 
 
 def _verifier(cfg: Any) -> Any:
@@ -111,21 +131,19 @@ def run(args: argparse.Namespace) -> int:
 
     from lensrl.data import format_prompt
     from lensrl.policy import autocast, load_checkpoint, select_dtype
-    from lensrl.runs import CheckpointError
     from lensrl.train.config import ConfigError, TrainConfig
 
-    try:
-        model, tokenizer, step, raw = load_checkpoint(args.run_dir, args.checkpoint)
-    except CheckpointError as err:
-        print(f"lensrl eval: {err}", file=sys.stderr)
-        return 2
+    if args.ks is None:
+        args.ks = [k for k in DEFAULT_KS if k <= args.samples]
+    check_ks(args.ks, args.samples)
+    model, tokenizer, step, raw = load_checkpoint(args.run_dir, args.checkpoint)
     try:
         # typed, so that a setting the saved config lacks (an older run) reads as its default
         cfg = TrainConfig.from_dict(raw, source=f"{args.run_dir}/config.json")
         eval_path(args.run_dir, step, args.name)  # a bad --name fails before the work
         problems = load_eval_problems(raw, args.data, args.limit)
     except (ValueError, ConfigError) as err:
-        print(f"lensrl eval: {err}", file=sys.stderr)
+        print(f"lensrl eval: error: {one_line(err)}", file=sys.stderr)
         return 2
     prompts = [format_prompt(p, tokenizer, template=cfg.task.template) for p in problems]
     max_new = args.max_new_tokens or cfg.rollout.max_new_tokens
@@ -140,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
             check_eval_target(eval_path(args.run_dir, step, args.name),
                               eval_settings(sampling, [p.id for p in problems]))
         except EvalExistsError as err:
-            print(f"lensrl eval: {err}", file=sys.stderr)
+            print(f"lensrl eval: error: {one_line(err)}", file=sys.stderr)
             return 2
     # the run's compute dtype (bf16 under autocast where it is fast) over its fp32 weights
     dtype, _ = select_dtype(cfg.model.dtype, torch.device("cpu"))
@@ -171,9 +189,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         path = write_eval(args.run_dir, step, result, name=args.name, overwrite=args.overwrite)
     except EvalExistsError as err:
-        print(f"lensrl eval: {err}", file=sys.stderr)
+        print(f"lensrl eval: error: {one_line(err)}", file=sys.stderr)
         return 2
     print(f"wrote {path}")
     metrics = summary_metrics(result)
-    print(f"pass@1 = {100 * metrics.get('eval/pass@1', float('nan')):.2f}%")
+    if "eval/pass@1" in metrics:
+        print(f"pass@1 = {100 * metrics['eval/pass@1']:.2f}%")
     return 0

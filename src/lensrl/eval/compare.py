@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from lensrl.cli import one_line
 from lensrl.eval import seedstats as ss
 from lensrl.eval.arms import (
     MethodEvals,
@@ -501,6 +502,8 @@ def test_description(*, resamples: int, permutations: int, seed: int) -> dict[st
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
+    from lensrl.cli import positive_float, positive_int, probability
+
     parser.add_argument("runs", nargs="+", metavar="RUN", help="run folders (seeds = replicates)")
     parser.add_argument(
         "--baseline",
@@ -515,7 +518,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="evaluated step to compare (default: each run's latest eval)",
     )
-    parser.add_argument("--ks", type=int, nargs="+", default=list(DEFAULT_KS))
+    parser.add_argument("--ks", type=positive_int, nargs="+", default=list(DEFAULT_KS),
+                        help="the k of each pass@k compared (each <= the evaluations' samples)")
     parser.add_argument(
         "--primary",
         default=None,
@@ -524,7 +528,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--margin",
-        type=float,
+        type=positive_float,
         default=None,
         metavar="PP",
         help="equivalence margin in percentage points: adds a TOST to every row",
@@ -547,10 +551,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         metavar="KEY",
         help="config key allowed to differ between pooled runs (repeatable), e.g. model.init_from",
     )
-    parser.add_argument("--alpha", type=float, default=0.05, help="significance level")
-    parser.add_argument("--power", type=float, default=0.8, help="power for the MDE")
-    parser.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples")
-    parser.add_argument("--permutations", type=int, default=10000)
+    parser.add_argument("--alpha", type=probability, default=0.05, help="significance level")
+    parser.add_argument("--power", type=probability, default=0.8, help="power for the MDE")
+    parser.add_argument("--resamples", type=positive_int, default=2000,
+                        help="bootstrap resamples")
+    parser.add_argument("--permutations", type=positive_int, default=10000,
+                        help="random relabellings of the permutation tests (when there are more "
+                        "than can be enumerated)")
     parser.add_argument("--seed", type=int, default=0, help="seed of bootstrap and permutations")
     parser.add_argument("--out", type=Path, default=None, help="also write the result as JSON")
     parser.add_argument("--eval-name", default=None, metavar="NAME",
@@ -587,7 +594,7 @@ def run(args: argparse.Namespace) -> int:
             eval_name=args.eval_name,
         )
     except (FileNotFoundError, ValueError) as err:
-        print(f"lensrl compare: {err}", file=sys.stderr)
+        print(f"lensrl compare: error: {one_line(err)}", file=sys.stderr)
         return 2
     for w in result["warnings"]:
         print(f"lensrl compare: WARNING: pooling anyway (--allow-mixed): {w}", file=sys.stderr)

@@ -1,7 +1,7 @@
 """Sample, verify, count: the evaluation JSON of one checkpoint, and reading / writing it.
 
 The JSON (``runs/<name>/eval/<step>.json``, schema 1) keeps per-problem ``(n, c)`` so any k or
-bucket can be recomputed later (STYLE.md §12)::
+bucket can be recomputed later::
 
     {"schema": 1, "step": 200, "run": {...}, "sampling": {"samples": 16, "temperature": 1.0,
      "top_p": 1.0, "max_new_tokens": 512, "seed": 0},
@@ -12,7 +12,7 @@ bucket can be recomputed later (STYLE.md §12)::
                    "level_1": {..}, .., "levels_4-5": {..}}}
 
 Unjudged samples (``Verdict.correct is None``: the verifier could not decide) count in ``n`` and
-not in ``c`` (a timeout counts as wrong, as in the Qwen2.5-Math harness, INTEGRATIONS.md §4.3),
+not in ``c`` (a timeout counts as wrong, as in the Qwen2.5-Math harness does; docs/evaluation.md),
 and their number is kept per problem and in total so a reader can see how much that choice weighs.
 """
 

@@ -1,7 +1,7 @@
 """Unbiased pass@k, difficulty buckets and bootstrap CIs over problems.
 
 Pure numpy and the standard library (no torch), so the report can import it. Conventions follow
-INTEGRATIONS.md §4: per-problem pass@k from that problem's ``(n, c)``, then averaged over the
+docs/evaluation.md: per-problem pass@k from that problem's ``(n, c)``, then averaged over the
 problems of a bucket; never pooled over samples.
 """
 
@@ -22,7 +22,7 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     """Unbiased pass@k of one problem with ``c`` correct out of ``n`` samples (Chen et al. 2021).
 
     ``1 − C(n−c, k) / C(n, k)`` in the stable product form ``1 − Π_{i=n−c+1}^{n} (1 − k/i)``
-    (INTEGRATIONS.md §4.1); it is exactly 1 when ``n − c < k``.
+    (docs/evaluation.md); it is exactly 1 when ``n − c < k``.
 
     Raises:
         ValueError: unless ``1 ≤ k ≤ n`` and ``0 ≤ c ≤ n``.
@@ -68,11 +68,8 @@ def bucket_masks(levels: Sequence[int | None]) -> dict[str, np.ndarray]:
 
 
 def bucket_label(bucket: str) -> str:
-    """Human label: ``all``, ``L3``, ``L4–5``."""
-    if bucket == HARD:
-        return "L4–5"
-    if bucket.startswith("level_"):
-        return "L" + bucket.removeprefix("level_")
+    """The bucket as tables and plots print it: its own name (``all``, ``level_3``,
+    ``levels_4-5``), the spelling ``--primary`` accepts."""
     return bucket
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from lensrl.cli import one_line
 from lensrl.eval import seedstats as ss
 from lensrl.eval.compare import MethodEvals, load_methods, parse_primary, seed_pairing
 from lensrl.eval.passk import bucket_label, bucket_masks
@@ -105,7 +106,7 @@ def format_plan(result: dict[str, Any]) -> str:
     lines = [
         f"Seeds per arm to detect δ = {100 * result['delta']:.2f} pp with power "
         f"{result['power']} at α = {result['alpha']} (two-sided, seed-level test)",
-        f"{'bucket':<7}{'k':>4}{'seed sd':>9}{'diff sd':>9}{'paired':>8}{'unpaired':>10}  source",
+        f"{'bucket':<11}{'k':>4}{'seed sd':>9}{'diff sd':>9}{'paired':>8}{'unpaired':>10}  source",
     ]
     for r in result["rows"]:
         bound = "≥" if r["lower_bound"] else ""
@@ -114,7 +115,7 @@ def format_plan(result: dict[str, Any]) -> str:
             return ">1000" if x is None else f"{bound}{x}"
 
         lines.append(
-            f"{bucket_label(r['bucket']):<7}{r['k']:>4}{100 * r['sd_seed']:>9.2f}"
+            f"{bucket_label(r['bucket']):<11}{r['k']:>4}{100 * r['sd_seed']:>9.2f}"
             f"{100 * r['sd_diff']:>9.2f}{count(r['seeds_paired']):>8}"
             f"{count(r['seeds_unpaired']):>10}  {r['source']}"
         )
@@ -126,20 +127,27 @@ def format_plan(result: dict[str, Any]) -> str:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
+    from lensrl.cli import positive_float, probability
+
     parser.add_argument("runs", nargs="+", metavar="RUN", help="pilot run folders")
     parser.add_argument(
-        "--delta", type=float, required=True, metavar="PP", help="difference to detect, in pp"
+        "--delta", type=positive_float, required=True, metavar="PP",
+        help="difference to detect, in percentage points"
     )
     parser.add_argument(
         "--primary",
         default="all:1",
         metavar="BUCKET:K,...",
-        help="endpoints to plan for (default all:1)",
+        help="endpoints to plan for, e.g. all:8,levels_4-5:16",
     )
-    parser.add_argument("--alpha", type=float, default=0.05)
-    parser.add_argument("--power", type=float, default=0.8)
-    parser.add_argument("--step", type=int, default=None, help="evaluated step of the pilots")
-    parser.add_argument("--group-by", default=None, metavar="KEY", help="arms by this config key")
+    parser.add_argument("--alpha", type=probability, default=0.05,
+                        help="significance level of the planned test (two-sided)")
+    parser.add_argument("--power", type=probability, default=0.8,
+                        help="chance of detecting a true difference of --delta")
+    parser.add_argument("--step", type=int, default=None,
+                        help="evaluated step of the pilots (default: each run's latest)")
+    parser.add_argument("--group-by", default=None, metavar="KEY",
+                        help="config key that defines the arms (default: algo.estimator)")
     parser.add_argument("--out", type=Path, default=None, help="also write the plan as JSON")
     parser.add_argument("--eval-name", default=None, metavar="NAME",
                         help="read the named evaluations eval/<step>.NAME.json (lensrl eval --name)")
@@ -160,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
             eval_name=args.eval_name,
         )
     except (FileNotFoundError, ValueError) as err:
-        print(f"lensrl plan: {err}", file=sys.stderr)
+        print(f"lensrl plan: error: {one_line(err)}", file=sys.stderr)
         return 2
     print(format_plan(result))
     if args.out is not None:

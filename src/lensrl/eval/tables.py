@@ -14,7 +14,7 @@ from lensrl.eval.passk import bucket_label
 
 
 def _pct(x: float) -> str:
-    return "nan" if math.isnan(x) else f"{100 * x:6.2f}"
+    return "nan" if math.isnan(x) else f"{100 * x:6.2f}%"
 
 
 def _p(p: float | None) -> str:
@@ -53,6 +53,8 @@ def row_cells(row: dict[str, Any]) -> dict[str, str]:
         mde = "–"
     elif row.get("mde") is None:
         mde = "∞"  # the randomization test cannot reach α with this many seeds
+    elif not (math.isfinite(row["mde"]) and row["mde"] > 0):
+        mde = "–"  # no spread between seeds or problems: a t test has no MDE (not "any")
     else:
         mde = f"{100 * row['mde']:.2f}"
     tost = row.get("tost")
@@ -84,7 +86,7 @@ def format_table(result: dict[str, Any]) -> str:
         lines.append(f"{cmp.get('design', '')}: {cmp.get('claim', '')}")
         ci_name = "95% CI seeds" if cmp.get("level") == "seeds" else "95% CI probl."
         head = (
-            f"{'bucket':<7}{'n':>5}{'k':>4}{cmp['method'][:8]:>9}{cmp['baseline'][:8]:>9}"
+            f"{'bucket':<11}{'n':>5}{'k':>4}{cmp['method'][:8]:>9}{cmp['baseline'][:8]:>9}"
             f"{'Δ (pp)':>9}  {ci_name:<18}{'p':>8}  {'adjusted':<12}{'d':>7}"
             f"{'seed sd':>13}{'MDE':>7}  TOST"
         )
@@ -100,7 +102,7 @@ def format_table(result: dict[str, Any]) -> str:
             for row in rows:
                 c = row_cells(row)
                 lines.append(
-                    f"{bucket_label(row['bucket']):<7}{row['problems']:>5}{row['k']:>4}"
+                    f"{bucket_label(row['bucket']):<11}{row['problems']:>5}{row['k']:>4}"
                     f"{_pct(row['method_mean']):>9}{_pct(row['baseline_mean']):>9}"
                     f"{100 * row['diff']:>+9.2f}  {_ci(row['ci']):<18}{_p(row['p']):>8}  "
                     f"{c['adj']:<12}{c['effect']:>7}{c['sd']:>13}{c['mde']:>7}  {c['tost']}"
@@ -136,6 +138,33 @@ def _footer(result: dict[str, Any]) -> list[str]:
         lines.append(
             f"TOST: p of |Δ| < {100 * result['margin']:.2f} pp; 'equiv.' when below α."
         )
+    disagree = disagreements(result)
+    if disagree:
+        lines.append(
+            f"{', '.join(disagree)}: the CI and the p disagree about 0. They come from different "
+            "methods (a t interval or a bootstrap, against an exact sign-flip or permutation "
+            "test), which can part near the threshold, and with few seeds the exact test cannot "
+            "go below its smallest p; the p (after adjustment) decides significance."
+        )
+    if any(r.get("mde") is not None and not r.get("significant")
+           and not (math.isfinite(r["mde"]) and r["mde"] > 0)
+           for c in result["comparisons"] for r in c["rows"]):
+        lines.append("MDE –: undefined, the scores do not vary between seeds or problems.")
     for w in result.get("warnings", []):
         lines.append(f"WARNING (--allow-mixed): {w}")
     return lines
+
+
+def disagreements(result: dict[str, Any]) -> list[str]:
+    """``method bucket:k`` of rows whose CI excludes 0 while p >= α, or the reverse."""
+    alpha = result.get("alpha", 0.05)
+    out = []
+    for cmp in result["comparisons"]:
+        for r in cmp["rows"]:
+            ci, p = r.get("ci"), r.get("p")
+            if ci is None or p is None:
+                continue
+            excludes = ci[0] > 0 or ci[1] < 0
+            if excludes != (p < alpha):
+                out.append(f"{cmp['method']} {r['bucket']}:{r['k']}")
+    return out

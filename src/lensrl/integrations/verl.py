@@ -9,7 +9,7 @@ Load it without forking verl, in every process that imports verl (Ray workers in
    :func:`lensrl.core.compute_advantages`; no LENS math lives here.
 2. **The bridge.** verl's ``ray_trainer.compute_advantage`` hands a registered estimator
    ``token_level_rewards``, ``response_mask``, ``index`` (uid) and ``config``, but not
-   ``old_log_probs``, which LENS needs for π̄ (LENS.md §2.6(a)). We wrap that function: for our
+   ``old_log_probs``, which LENS needs for π̄ (docs/algorithm.md §6 fact 3). We wrap that function: for our
    names it calls the estimator with ``old_log_probs`` added (and the verifier's ``judged`` flags
    when they are in the batch); every other estimator goes to verl's function untouched.
 
@@ -85,7 +85,7 @@ def lens_outcome_advantage(
 
     Args:
         token_level_rewards: ``(B, T)``; the row sum is the 0/1 correctness, as verl's GRPO reads it.
-        response_mask: ``(B, T)``, 1 on response tokens (EOS included: LENS.md §8 open choice).
+        response_mask: ``(B, T)``, 1 on response tokens (EOS included: docs/algorithm.md §4 choice 3).
         index: ``(B,)`` uid per row; rows of a group need not be adjacent.
         estimator: a lensrl.core estimator name (``lens``, ``grpo``, …).
         old_log_probs: ``(B, T)`` per-token log-probs under π_old; required by the LENS names.
@@ -96,7 +96,7 @@ def lens_outcome_advantage(
     scores = token_level_rewards.detach().sum(-1).double().cpu()  # (B,)
     if not bool(((scores == 0) | (scores == 1)).all()):
         raise ValueError(
-            f"estimator {estimator!r} needs 0/1 rewards (LENS.md §8 fact 13); got values "
+            f"estimator {estimator!r} needs 0/1 rewards (docs/algorithm.md §6 fact 13); got values "
             f"{sorted(set(scores.tolist()))[:5]}: use lensrl.integrations.verl_reward.compute_score, "
             "not a ±1 scorer such as math_dapo"
         )

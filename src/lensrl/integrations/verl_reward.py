@@ -5,7 +5,7 @@ Point verl at this file (it imports no verl, so verl may load it by path as ofte
     reward.custom_reward_function.path=$(python -c 'import lensrl.integrations.verl_reward as m; print(m.__file__)')
     reward.custom_reward_function.name=compute_score
 
-LENS needs rewards in {0, 1} (LENS.md §8 fact 13): never DAPO's ±1. "Cannot judge" (an
+LENS needs rewards in {0, 1} (docs/algorithm.md §6 fact 13): never DAPO's ±1. "Cannot judge" (an
 unparseable gold answer, a timeout) scores 0.0 like a wrong answer — verl's reward is a float and
 NaN would poison its metrics — and is flagged ``judged=False``; the ``lens_sync`` trainer reads
 that flag and leaves such rows out of their group's statistics, as lensrl.core does with NaN.

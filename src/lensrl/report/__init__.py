@@ -1,6 +1,6 @@
 """``lensrl report``: an HTML and a Markdown report with plots, from run folders only.
 
-Reads ``config.json``, ``metrics.jsonl`` and ``eval/<step>.json`` (STYLE.md §11); never imports
+Reads ``config.json``, ``metrics.jsonl`` and ``eval/<step>.json`` (the run folder is the only interface, lensrl.runs); never imports
 the trainer, torch-based code of ours or pyplot. Writes into ``--out``:
 ``index.html`` (self-contained), ``report.md`` and the PNGs it references.
 """
@@ -8,13 +8,16 @@ the trainer, torch-based code of ours or pyplot. Writes into ``--out``:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from lensrl.cli import one_line
 from lensrl.eval.arms import check_pooling
 from lensrl.eval.compare import (
     CLAIMS,
@@ -211,12 +214,33 @@ def build_report(
     be pooled are reported with a warning rather than refused: a report describes what exists.
     """
     endpoints = parse_primary(primary)
+    runs = _named_by_folder([run_info(d) for d in run_dirs])
     out = Path(out_dir)
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    runs = [run_info(d) for d in run_dirs]
+    try:
+        return _write_report(runs, out, endpoints, margin)
+    except BaseException:
+        if created:  # a failed report leaves no empty or half-written folder
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _named_by_folder(runs: list[RunInfo]) -> list[RunInfo]:
+    """Runs as given, each shown under its run name, or under its folder when two share a
+    name (two runs of one preset are both named by the preset)."""
     names = [r.name for r in runs]
-    if len(set(names)) != len(names):
-        raise ValueError(f"two run folders share a run name: {sorted(names)}")
+    if len(set(names)) == len(names):
+        return runs
+    folders = [str(r.path) for r in runs]
+    if len(set(folders)) != len(folders):
+        raise ValueError(f"a run folder is given twice: {sorted(folders)}")
+    return [dataclasses.replace(r, name=str(r.path)) if names.count(r.name) > 1 else r
+            for r in runs]
+
+
+def _write_report(runs: list[RunInfo], out: Path, endpoints: list[tuple[str, int]],
+                  margin: float | None) -> Path:
     metrics = {r.name: read_metrics(r.path) for r in runs}
     evaluated = [r for r in runs if eval_steps(r.path)]
     methods = load_methods([r.path for r in evaluated]) if evaluated else {}
@@ -320,7 +344,7 @@ def run(args: argparse.Namespace) -> int:
         margin = None if args.margin is None else args.margin / 100
         index = build_report(args.runs, args.out, primary=args.primary, margin=margin)
     except (FileNotFoundError, ValueError) as err:
-        print(f"lensrl report: {err}", file=sys.stderr)
+        print(f"lensrl report: error: {one_line(err)}", file=sys.stderr)
         return 2
     print(f"wrote {index} and {index.parent / 'report.md'}")
     return 0

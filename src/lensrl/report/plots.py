@@ -24,7 +24,7 @@ TRAINING_PANELS: tuple[tuple[str, str], ...] = (
     ("reward/mean", "mean reward"),
     ("groups/frac_negative", "negative-group fraction"),
     ("eval/pass@1", "eval pass@1"),
-    (f"eval/pass@1/{HARD}", "eval pass@1, levels 4–5"),
+    (f"eval/pass@1/{HARD}", f"eval pass@1, {HARD}"),
 )
 LENS_PANELS: tuple[tuple[str, str], ...] = (
     ("lens/D_mean", "D(q), mean"),
@@ -115,10 +115,22 @@ def _curves(
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("step")
         _readable_ylim(ax)
+        if key in PERCENT_KEYS:
+            _percent_axis(ax)
         ax.grid(alpha=0.3)
     _legend(axes)
     fig.savefig(path, dpi=110)
     return path
+
+
+# Fractions drawn as percentages, as every table shows them.
+PERCENT_KEYS = frozenset({"reward/mean", "eval/pass@1", f"eval/pass@1/{HARD}"})
+
+
+def _percent_axis(ax: Axes) -> None:
+    from matplotlib.ticker import PercentFormatter
+
+    ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0))
 
 
 def _readable_ylim(ax: Axes) -> None:
@@ -225,6 +237,7 @@ def plot_pass_at_k(
         ax.set_title(f"{bucket_label(bucket)} (n={n})", fontsize=10)
         ax.set_xlabel("k")
         ax.set_ylabel("pass@k")
+        _percent_axis(ax)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
     fig.savefig(path, dpi=110)

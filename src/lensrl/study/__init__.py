@@ -18,6 +18,7 @@ import logging
 import sys
 from pathlib import Path
 
+from lensrl.cli import one_line
 from lensrl.study.config import StudyConfig, arm_train_config, load_study, study_from_dict
 from lensrl.study.runner import format_plan, measure, plan_runs, run_state, run_study
 from lensrl.study.summary import build_summary, write_report, write_summary
@@ -39,19 +40,37 @@ __all__ = [
 log = logging.getLogger("lensrl.study")
 
 
+DEFAULT_CONFIG = Path("configs/study.yaml")
+
+
+def resolve_config(path: Path) -> Path:
+    """``path`` as given when it exists; else, if relative, the same path in the lensrl
+    checkout this package runs from (``configs/study.yaml`` from any folder of a clone);
+    else ``path`` (which then fails, naming itself)."""
+    if path.exists() or path.is_absolute():
+        return path
+    checkout = Path(__file__).resolve().parents[3]  # src/lensrl/study/__init__.py
+    return checkout / path if (checkout / path).is_file() else path
+
+
 def configure_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", type=Path, default=Path("configs/study.yaml"), help="study YAML")
+    from lensrl.cli import non_negative_int, positive_int
+
+    p.add_argument("--config", type=Path, default=DEFAULT_CONFIG,
+                   help="study YAML; a relative path missing here is looked up in the lensrl "
+                        "checkout")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override the study config: warmup.steps=300, eval.samples=8, "
                         "train.run.steps=50, out=runs/other ...")
     p.add_argument("--dry-run", action="store_true",
                    help="print the plan, what is done and the estimated time; run nothing")
-    p.add_argument("--measure", type=int, metavar="STEPS", default=0,
+    p.add_argument("--measure", type=non_negative_int, metavar="STEPS", default=0,
                    help="probe this machine: the warm-up, then STEPS RL steps of the baseline "
-                        "and primary arms and a 64-problem eval (<out>/probe.json), then the plan")
-    p.add_argument("--max-runs", type=int, default=None,
+                        "and primary arms and a 64-problem eval (<out>/probe.json), then the "
+                        "plan; 0: no probe")
+    p.add_argument("--max-runs", type=positive_int, default=None,
                    help="stop after this many runs (the study continues on the next call)")
-    p.add_argument("--jobs", type=int, default=1, metavar="N",
+    p.add_argument("--jobs", type=positive_int, default=1, metavar="N",
                    help="train N runs at a time, each with cores/N torch threads (make study "
                         "uses 2 on 2 cores: two 1-thread runs do more work than one 2-thread run)")
     p.add_argument("--summary-only", action="store_true",
@@ -75,7 +94,7 @@ def summarize(cfg: StudyConfig, *, report: bool = True) -> Path:
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        cfg = load_study(args.config, args.set)
+        cfg = load_study(resolve_config(args.config), args.set)
         if args.measure:
             probe = measure(cfg, args.measure)
             for arm, m in probe["arms"].items():
@@ -93,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
             return 0
         path = summarize(cfg, report=not args.no_report)
     except (ConfigError, FileNotFoundError) as exc:
-        print(f"lensrl study: error: {exc}", file=sys.stderr)
+        print(f"lensrl study: error: {one_line(exc)}", file=sys.stderr)
         return 2
     print(f"wrote {path}")
     return 0

@@ -1,4 +1,4 @@
-"""``results/study/summary.json``: the study's numbers, from run folders only (STYLE.md §11).
+"""``results/study/summary.json``: the study's numbers, from run folders only (lensrl.runs).
 
 Shape (pass@k as fractions; ``ci95`` is ``[lo, hi]`` or null where there is a single seed)::
 

@@ -1,14 +1,24 @@
 """Typed training configuration: one dataclass per concern, validated on construction.
 
 Batch quantities live in one section, ``batch``, each named by its unit (prompts or rows).
-Keys renamed in 0.2 still load, with a DeprecationWarning (:data:`RENAMED`). Errors name the field (as ``section.field``) and the allowed range. ``TrainConfig.to_dict`` is
-what lands in ``runs/<name>/config.json``.
+Keys renamed in 0.2 still load, with a :class:`RenamedKeyWarning` (:data:`RENAMED`). Errors name
+the field (as ``section.field``) and the allowed range. ``TrainConfig.to_dict`` is what lands in
+``runs/<name>/config.json``.
+
+Every value of a YAML file, a ``--set`` or a ``config.json`` is converted to its field's type
+(:func:`convert`): YAML 1.1 reads ``1e-6`` as a string, ``"10"`` may be quoted, ``4.5`` is no
+sample count and ``"no"`` is no boolean; what cannot be converted is an error naming
+``section.key``, the value and the type wanted.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import math
+import types
+import typing
 import warnings
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -19,6 +29,11 @@ from lensrl.core import AGGREGATIONS, ESTIMATORS, LENS_ALPHA, LENS_D_FLOOR
 
 class ConfigError(ValueError):
     """A bad configuration value; the message names the field."""
+
+
+class RenamedKeyWarning(DeprecationWarning):
+    """A key of 0.1 read under its 0.2 name (:data:`RENAMED`). ``lensrl`` shows each one once,
+    on one line; a library caller sees it as a DeprecationWarning."""
 
 
 def check(ok: bool, name: str, value: Any, allowed: str) -> None:
@@ -389,6 +404,8 @@ class TrainConfig:
                     f"{source}: unknown key(s) {', '.join(f'{name}.{k}' for k in sorted(bad))}; "
                     f"{name} has {', '.join(sorted(known))}"
                 )
+            values = {k: convert(v, section_cls, k, f"{source}: {name}.{k}")
+                      for k, v in values.items()}
             try:
                 parts[name] = section_cls(**values)
             except TypeError as exc:
@@ -423,7 +440,7 @@ def migrate(data: dict[str, Any], source: str = "config") -> dict[str, Any]:
                                   f"= {value!r} contradicts {new_sec}.{new_key} = "
                                   f"{target[new_key]!r}; keep only {new_sec}.{new_key}")
             target.setdefault(new_key, value)
-        warnings.warn(f"{source}: {sec}.{key} is now {new_sec}.{new_key}", DeprecationWarning,
+        warnings.warn(f"{source}: {sec}.{key} is now {new_sec}.{new_key}", RenamedKeyWarning,
                       stacklevel=3)
     model = out.get("model")
     if isinstance(model, dict) and "size" in model:
@@ -431,53 +448,125 @@ def migrate(data: dict[str, Any], source: str = "config") -> dict[str, Any]:
         if model.get("name", "tiny") == "tiny":
             model["name"] = size
         warnings.warn(f"{source}: model.size is gone; name the tiny model by its size "
-                      f"(model.name: {size})", DeprecationWarning, stacklevel=3)
+                      f"(model.name: {size})", RenamedKeyWarning, stacklevel=3)
     return out
 
 
-def _coerce(raw: str, current: Any, key: str) -> Any:
-    """Parse a ``--set`` value as the type of the field's current value."""
-    if raw.lower() in ("none", "null") and (current is None or isinstance(current, str)):
-        return None
-    try:
-        if isinstance(current, bool):
-            if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                raise ValueError
-            return raw.lower() in ("true", "1", "yes")
-        if isinstance(current, int):
-            return int(raw)
-        if isinstance(current, float):
-            return float(raw)
-        if isinstance(current, list):
-            value = json.loads(raw)
-            if not isinstance(value, list):
-                raise ValueError
+_NONE = ("none", "null", "~")
+
+
+class _Unconvertible(ValueError):
+    """What a value should have been (the message ends "must be ...")."""
+
+
+def _to(value: Any, tp: Any) -> Any:
+    """``value`` as type ``tp`` (str, int, float, bool, ``X | None``, ``list[X]``)."""
+    if typing.get_origin(tp) in (types.UnionType, typing.Union):
+        if value is None or (isinstance(value, str) and value.strip().lower() in _NONE):
+            return None
+        inner = [a for a in typing.get_args(tp) if a is not type(None)]
+        try:
+            return _to(value, inner[0])
+        except _Unconvertible as exc:
+            raise _Unconvertible(f"{exc} or null") from None
+    if typing.get_origin(tp) is list:
+        if isinstance(value, str):  # --set task.levels=[1,2]
+            import yaml
+
+            with contextlib.suppress(yaml.YAMLError):  # then refused as no list below
+                value = yaml.safe_load(value)
+        (item,) = typing.get_args(tp)
+        if not isinstance(value, list | tuple):
+            raise _Unconvertible(f"a list of {_WANTS.get(item, 'values')}")
+        try:
+            return [_to(v, item) for v in value]
+        except _Unconvertible:
+            raise _Unconvertible(f"a list of {_WANTS.get(item, 'values')}") from None
+    if tp not in _WANTS:  # a type this converter does not know (a nested section): as given
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
             return value
-    except ValueError:
-        kind = type(current).__name__
-        raise ConfigError(f"--set {key}={raw}: expected a {kind}") from None
-    return raw
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return value.strip().lower() == "true"
+    elif tp is int and not isinstance(value, bool):
+        if isinstance(value, int):
+            return value
+        number = _number(value)
+        if number is not None and number.is_integer():
+            return int(number)
+    elif tp is float and not isinstance(value, bool):
+        number = _number(value)
+        if number is not None:
+            return number
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)  # run.name: 7
+    raise _Unconvertible(_WANTS.get(tp, str(tp)))
+
+
+# what each type wants, in an error message
+_WANTS: dict[Any, str] = {bool: "true or false", int: "a whole number",
+                          float: "a number (e.g. 0.5 or 1e-6)", str: "a string"}
+
+
+def _number(value: Any) -> float | None:
+    """A finite float from an int, a float or a string that spells one ("1e-6"), else None."""
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def convert(value: Any, section_cls: type, key: str, where: str) -> Any:
+    """``value`` converted to the type of field ``key`` of ``section_cls``, or a ConfigError
+    ``"<where> = <value> is invalid: must be <type>"``. Unknown keys pass through (the caller
+    names them)."""
+    tp = typing.get_type_hints(section_cls).get(key)
+    if tp is None:
+        return value
+    try:
+        return _to(value, tp)
+    except _Unconvertible as exc:
+        raise ConfigError(f"{where} = {value!r} is invalid: must be {exc}") from None
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """``data`` with ``section.key=value`` strings applied (values typed like the defaults), as
-    a new dict with 0.1's key names already renamed (:func:`migrate`)."""
-    defaults = TrainConfig().to_dict()
+    """``data`` with ``section.key=value`` strings applied (each value converted to its field's
+    type, :func:`convert`), as a new dict with 0.1's key names already renamed (:func:`migrate`).
+    An old name and its new name both given, with different values, is an error."""
     data = migrate(data)  # old keys first, so that an override of the new name wins
+    given: dict[tuple[str, str], tuple[str, Any]] = {}  # (section, key) -> (as written, value)
     for item in overrides:
         key, sep, raw = item.partition("=")
         section, dot, name = key.partition(".")
         if not sep or not dot:
             raise ConfigError(f"--set {item!r}: expected section.key=value, e.g. algo.alpha=0.5")
+        written = key
         if (section, name) in RENAMED or (section, name) == ("model", "size"):
             new_section, new_name = RENAMED.get((section, name), ("model", "name"))
-            warnings.warn(f"--set {key} is now {new_section}.{new_name}", DeprecationWarning,
+            warnings.warn(f"--set {key} is now {new_section}.{new_name}", RenamedKeyWarning,
                           stacklevel=2)
             section, name, key = new_section, new_name, f"{new_section}.{new_name}"
-        if section not in defaults or name not in defaults[section]:
+        section_cls = SECTIONS.get(section)
+        if section_cls is None or name not in {f.name for f in fields(section_cls)}:
             raise ConfigError(f"--set {item!r}: unknown key {key!r}")
-        current = data.get(section, {}).get(name, defaults[section][name])
-        if current is None:
-            current = defaults[section][name]
-        data.setdefault(section, {})[name] = _coerce(raw, current, key)
+        value = convert(raw, section_cls, name, f"--set {key}")
+        before = given.get((section, name))
+        if before is not None and before[0] != written and before[1] != value:
+            spelled = {written: value, before[0]: before[1]}
+            old = next(w for w in spelled if w != key)
+            raise ConfigError(f"--set {old}={spelled[old]!r} (the old name of {key}) contradicts "
+                              f"--set {key}={spelled.get(key)!r}; keep only {key}")
+        given[(section, name)] = (written, value)
+        section_values = data.get(section)
+        if not isinstance(section_values, dict):
+            section_values = data[section] = {}
+        section_values[name] = value
     return data

@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import random
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,8 +19,9 @@ from typing import Any
 
 import torch
 
+from lensrl.cli import one_line
 from lensrl.policy import as_master, autocast, build_tiny, parameter_count, select_dtype
-from lensrl.train.config import DTYPES, ConfigError, check
+from lensrl.train.config import DTYPES, TINY_MODELS, ConfigError, check
 
 log = logging.getLogger("lensrl.train.sft")
 
@@ -122,15 +124,21 @@ def sft(cfg: SFTConfig, out: Path) -> dict[str, Any]:
 
 
 def configure_parser(p: argparse.ArgumentParser) -> None:
+    from lensrl.cli import non_negative_int, positive_float, positive_int
+
     p.add_argument("--out", type=Path, required=True, help="model folder to write")
-    p.add_argument("--size", default="tiny", help="tiny model preset: nano, tiny, small")
-    p.add_argument("--steps", type=int, default=SFTConfig.steps)
+    p.add_argument("--size", default="tiny", choices=TINY_MODELS, help="tiny model preset")
+    p.add_argument("--steps", type=positive_int, default=SFTConfig.steps,
+                   help="optimizer steps (one batch each)")
     p.add_argument("--seconds", type=float, default=0.0, help="stop after this long (0 = no limit)")
-    p.add_argument("--batch-size", type=int, default=SFTConfig.batch_size)
-    p.add_argument("--lr", type=float, default=SFTConfig.lr)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=positive_int, default=SFTConfig.batch_size,
+                   help="problems per step")
+    p.add_argument("--lr", type=positive_float, default=SFTConfig.lr,
+                   help="peak learning rate of AdamW")
+    p.add_argument("--seed", type=non_negative_int, default=0,
+                   help="seed of the model's initial weights and of the batches")
     p.add_argument("--dtype", default="auto", choices=DTYPES,
-                   help="compute dtype; weights stay float32 (default: auto)")
+                   help="compute dtype; weights stay float32")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -141,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
                         dtype=args.dtype)
         summary = sft(cfg, args.out)
     except (ConfigError, ValueError) as exc:
-        print(f"lensrl sft: error: {exc}")
+        print(f"lensrl sft: error: {one_line(exc)}", file=sys.stderr)
         return 2
     print(f"sft: {summary['steps']} steps in {summary['seconds']:.0f} s, "
           f"loss {summary['final_loss']:.4f} -> {args.out}")

@@ -56,6 +56,7 @@ from lensrl.runs import (
     CheckpointError,
     check_manifest,
     checkpoint_dirs,
+    make_readable,
     read_config,
     truncate_after_step,
     write_config,
@@ -279,6 +280,7 @@ def save_checkpoint(
             torch.save(trainer_state, tmp / TRAINER_STATE_FILE)
         with _writing(final, tmp, MANIFEST_FILE):
             write_manifest(tmp, step)
+        make_readable(tmp)  # mkdtemp made it 0700: a colleague could not evaluate it
         if final.exists():  # re-running a step after a resume: replace it whole
             shutil.rmtree(final)
         os.replace(tmp, final)

@@ -27,7 +27,7 @@ from lensrl.core import (
 )
 from lensrl.policy import token_logprobs
 from lensrl.rollout import Rollout, generate
-from lensrl.runs import RunLock, RunLog, checkpoint_dirs
+from lensrl.runs import RunLock, RunLog, checkpoint_dirs, remove_failed_start
 from lensrl.train.batching import (
     SharedPrefix,
     can_share_prefix,
@@ -38,6 +38,7 @@ from lensrl.train.batching import (
 from lensrl.train.config import TrainConfig
 from lensrl.train.state import RunState, build_state, open_run_dir, restore_state, save_state
 from lensrl.train.stop import StopRequests, TrainingInterrupted
+from lensrl.verify.verdict import TIMEOUT
 
 log = logging.getLogger("lensrl.train")
 
@@ -79,13 +80,19 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
     ``train`` on it raises ``RunLockedError``. SIGINT/SIGTERM stop the run after the current step
     with a checkpoint and raise :class:`TrainingInterrupted`."""
     run_dir = cfg.run.path
-    with RunLock(run_dir), StopRequests() as stop:
-        open_run_dir(cfg, run_dir, resume)
-        state = build_state(cfg)
-        try:
-            _loop(state, cfg, run_dir, restore_state(state, run_dir) if resume else 0, stop)
-        finally:
-            state.verifier.close()
+    created = not run_dir.exists()
+    try:
+        with RunLock(run_dir), StopRequests() as stop:
+            open_run_dir(cfg, run_dir, resume)
+            state = build_state(cfg)
+            try:
+                _loop(state, cfg, run_dir, restore_state(state, run_dir) if resume else 0, stop)
+            finally:
+                state.verifier.close()
+    except BaseException:
+        if created:  # a start that failed (bad data, no model) leaves no half-made run folder
+            remove_failed_start(run_dir)
+        raise
     return run_dir
 
 
@@ -161,6 +168,9 @@ def collect(state: RunState, cfg: TrainConfig) -> tuple[Collected, dict[str, flo
         golds = [p.answer for p in problems for _ in range(G)]
         verdicts = state.verifier.verify_batch(golds, ro.texts)  # verify.strict_train; binary
         times["time/verify_s"] += time.perf_counter() - t
+        timeouts = sum(v.reason == TIMEOUT for v in verdicts)
+        if timeouts:  # logged only when some pair ran out of time even on its retry
+            times["verify/timeouts"] = times.get("verify/timeouts", 0.0) + timeouts
         correct = torch.tensor(
             [math.nan if v.correct is None else float(v.correct) for v in verdicts],
             device=state.device,

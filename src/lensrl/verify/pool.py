@@ -3,9 +3,15 @@
 The calling process extracts answers (cheap string work, :mod:`lensrl.verify.extract`), rejects
 oversized or malformed ones, de-duplicates identical pairs, and sends the rest in chunks to worker
 processes that run Math-Verify (:mod:`lensrl.verify._worker`). A pair that runs past ``timeout``
-has its worker killed and replaced; the pair gets a ``"timeout"`` verdict and the rest of its chunk
-is re-queued, so every call returns within about ``timeout`` per hostile pair plus a small
-overhead. No thread is used: one ``multiprocessing.connection.wait`` loop drives all workers.
+has its worker killed and replaced and the rest of its chunk is re-queued. A pair that ran out of
+time while its worker got less than half a CPU (:data:`STARVED_SHARE`; a machine loaded by other
+work stretches a pair that takes milliseconds to seconds of wall-clock time) is judged once more,
+alone, with :data:`RETRY_FACTOR` times the limit, and only then counts as a ``"timeout"``: without
+the retry, a reward (and everything trained from it) would depend on the machine's load. A pair
+that used its whole limit on a CPU of its own is a timeout at once, so hostile input costs about
+``timeout`` per pair on an idle machine and at most ``(1 + RETRY_FACTOR) × timeout`` on a loaded
+one. ``stats["retried"]`` counts the retries, ``stats["timeout_verdicts"]`` the pairs that got a
+``"timeout"`` verdict. No thread is used: one ``multiprocessing.connection.wait`` loop drives all workers.
 
 Workers are forked by a server process started as ``python -m lensrl.verify._worker`` (never by
 ``multiprocessing``), so the caller's ``__main__`` is never imported again: a script without a
@@ -48,6 +54,10 @@ _MAX_START_FAILURES = 3
 _MAX_HUNG_GOLDS = 10_000  # golds remembered as hanging the parser (forgotten all at once)
 _RECHECK_S = 0.01  # poll interval while a worker has not yet started its chunk
 _LOG_TAIL = 2000  # characters of the server's stderr quoted in a VerifierError
+# A timed-out pair whose worker got less than this share of a CPU (it was starved by other work)
+# is judged again, alone, with RETRY_FACTOR times the limit before it counts as a timeout.
+STARVED_SHARE = 0.5
+RETRY_FACTOR = 4.0
 
 Job = tuple[int, str, str | None]  # (job id, gold answer, predicted answer or None)
 
@@ -175,7 +185,17 @@ class _Worker:
     seq: int = -1
     jobs: list[Job] = field(default_factory=list)
     sent_at: float = 0.0
+    cpu_at_send: float | None = None  # the worker's CPU seconds when its chunk was sent
     fresh: bool = True
+
+    def starved(self) -> bool:
+        """Whether it got less than STARVED_SHARE of a CPU since its chunk was sent (unknown
+        without /proc: assumed starved, so that a pair is retried rather than misjudged)."""
+        cpu = _cpu_seconds(self.pid)
+        if cpu is None or self.cpu_at_send is None:
+            return True
+        wall = time.monotonic() - self.sent_at
+        return cpu - self.cpu_at_send < STARVED_SHARE * wall
 
     def get(self, index: int) -> float:
         return float(struct.unpack_from("<d", self.status, 8 * index)[0])
@@ -269,13 +289,18 @@ class VerifierPool:
         self.strict = strict
         self.max_memory_mb = max_memory_mb
         self.chunk_size = chunk_size
-        self.stats = {"pairs": 0, "judged": 0, "timeouts": 0, "crashes": 0, "restarts": 0}
+        # timeouts: workers killed for time; retried: pairs of a starved worker judged again with
+        # RETRY_FACTOR × the limit; timeout_verdicts: pairs whose verdict is "timeout"
+        self.stats = {"pairs": 0, "judged": 0, "timeouts": 0, "crashes": 0, "restarts": 0,
+                      "retried": 0, "timeout_verdicts": 0}
         self._lock = threading.Lock()
         self._server: _Server | None = None
         self._pool: list[_Worker] = []
         self._pid = os.getpid()
         self._seq = 0
         self._hung_golds: dict[str, float] = {}  # gold answer -> timeout it hung under
+        self._starved: set[int] = set()  # jobs of this call timed out on a starved worker
+        self._final = False  # this call's retry pass: a timeout is final
 
     def __enter__(self) -> VerifierPool:
         self.start()
@@ -366,7 +391,15 @@ class VerifierPool:
     def _run(self, jobs: list[Job], timeout: float) -> dict[int, tuple[bool | None, str]]:
         try:
             self._ensure_workers()
-            return self._schedule(jobs, timeout)
+            self._starved, self._final = set(), False
+            results = self._schedule(jobs, timeout)
+            again = [j for j in jobs if j[0] in self._starved]
+            if again:  # once more, alone, with a longer limit: a loaded machine is no verdict
+                self.stats["retried"] += len(again)
+                self._final = True
+                results.update(self._schedule(again, timeout * RETRY_FACTOR, size=1))
+            self.stats["timeout_verdicts"] += sum(r[1] == R.TIMEOUT for r in results.values())
+            return results
         except BaseException:
             # Interrupted (Ctrl-C, a start failure, a protocol error): busy workers hold stale
             # chunks, drop them.
@@ -376,10 +409,12 @@ class VerifierPool:
             self._pool = [w for w in self._pool if not w.jobs]
             raise
 
-    def _schedule(self, jobs: list[Job], timeout: float) -> dict[int, tuple[bool | None, str]]:
+    def _schedule(
+        self, jobs: list[Job], timeout: float, size: int | None = None
+    ) -> dict[int, tuple[bool | None, str]]:
         results: dict[int, tuple[bool | None, str]] = {}
         pending: deque[Job] = deque(sorted(jobs, key=lambda j: j[1]))  # same gold, same worker
-        size = self.chunk_size or max(1, min(64, math.ceil(len(jobs) / (4 * self.workers))))
+        size = size or self.chunk_size or max(1, min(64, math.ceil(len(jobs) / (4 * self.workers))))
         failures = 0
         while True:
             for w in self._pool:
@@ -422,6 +457,7 @@ class VerifierPool:
         if chunk:
             self._seq += 1
             w.seq, w.jobs, w.sent_at = self._seq, chunk, time.monotonic()
+            w.cpu_at_send = _cpu_seconds(w.pid)
             try:
                 w.conn.send_bytes(json.dumps([w.seq, chunk]).encode())
             except OSError:  # the worker died while idle: replace it, re-queue the chunk
@@ -454,6 +490,7 @@ class VerifierPool:
         pos, on_gold = int(w.get(_POS)), w.get(_PHASE) == _PHASE_GOLD
         if timeout is not None and started and time.monotonic() < w.get(_START) + timeout:
             return 0
+        starved = reason == R.TIMEOUT and not self._final and w.starved()  # before the kill
         if reason == R.CRASHED:  # its socket broke: it has exited already
             w.discard()
         else:
@@ -462,7 +499,9 @@ class VerifierPool:
         if started and 0 <= pos < len(jobs):
             job_id, gold, _ = jobs[pos]
             results[job_id] = (None if on_gold else False, reason)
-            if on_gold and timeout is not None:
+            if starved:
+                self._starved.add(job_id)  # judged again (_run); a starved hang proves nothing
+            elif on_gold and timeout is not None:
                 if len(self._hung_golds) >= _MAX_HUNG_GOLDS:
                     self._hung_golds.clear()
                 self._hung_golds[gold] = max(timeout, self._hung_golds.get(gold, 0.0))
@@ -506,6 +545,20 @@ class VerifierPool:
             theirs.close()
             os.close(status_fd)
         return _Worker(pid, Connection(mine.detach()), status)
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of process ``pid`` (Linux ``/proc``), or None if unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+        fields = stat[stat.rindex(b")") + 2 :].split()  # after "pid (comm) "
+        return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS  # utime, stime
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _status_fd() -> int:

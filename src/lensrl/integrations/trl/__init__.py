@@ -13,8 +13,8 @@ How TRL's options map onto ``lensrl.core`` (LensGRPOConfig rejects the rest with
 - ``scale_rewards="none"`` goes with the estimators that do not divide by a std (``dr_grpo``,
   ``nsr``).
 - ``scale_rewards="batch"`` (one std over the whole batch, PPO-Lite) is rejected: LENS
-  normalises each mixed group by its own std and only de-means negative groups (LENS.md
-  §2.6(e)); a batch std has no counterpart in ``lensrl.core``.
+  normalises each mixed group by its own std and only de-means negative groups
+  (docs/algorithm.md §6 facts 8-9); a batch std has no counterpart in ``lensrl.core``.
 - ``multi_objective_aggregation`` must stay ``"sum_then_normalize"``: only the correctness
   reward shapes the advantage (LENS needs a binary verdict), the other reward functions are
   computed and logged by TRL as usual.

@@ -77,7 +77,7 @@ class LensGRPOConfig(GRPOConfig):
                 f"scale_rewards={self.scale_rewards!r} does not fit "
                 f"lens_estimator={self.lens_estimator!r}: it needs scale_rewards={needed!r}. "
                 "'batch' (one std over the batch) has no LENS counterpart: LENS z-scores each "
-                "mixed group and only de-means negative groups (LENS.md §2.6(e))."
+                "mixed group and only de-means negative groups (docs/algorithm.md §6 facts 8-9)."
             )
         if self.multi_objective_aggregation != "sum_then_normalize":
             raise ValueError(

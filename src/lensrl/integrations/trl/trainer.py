@@ -63,7 +63,7 @@ class LensGRPOTrainer(GRPOTrainer):
          ``verify/frac_unjudged``) to the metrics on every process (same values everywhere).
 
     The loss is TRL's, unchanged: α is folded into the negative groups' advantages, which is
-    exact because the clipped surrogate is positively homogeneous in A (LENS.md §8, fact 9).
+    exact because the clipped surrogate is positively homogeneous in A (docs/algorithm.md §6 fact 9).
     With ``beta > 0`` every row also gets TRL's KL term, negative groups included.
     """
 
@@ -210,7 +210,7 @@ class LensGRPOTrainer(GRPOTrainer):
             )
 
     def _local_mean_logprob(self, out: dict[str, Any], mode: str) -> torch.Tensor:
-        """``(B,)`` log π̄ of this process's completions under π_old (LENS.md §2.6(a))."""
+        """``(B,)`` log π̄ of this process's completions under π_old (docs/algorithm.md §6 fact 3)."""
         completion_ids, completion_mask = out["completion_ids"], out["completion_mask"]  # (B, T)
         attention = completion_mask
         truncated = torch.zeros_like(completion_mask[:, 0], dtype=torch.bool)  # (B,)
