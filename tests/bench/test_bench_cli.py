@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lensrl.bench import section_lines
+from lensrl.bench import default_out, section_lines
 from lensrl.cli import build_parser
 
 
@@ -19,4 +19,7 @@ def test_each_section_that_ran_gets_a_line() -> None:
 
 def test_default_out_is_under_runs_not_the_committed_results() -> None:
     args = build_parser("bench").parse_args(["bench"])
-    assert args.out == Path("runs/bench/results.json")
+    assert args.out is None  # resolved by default_out when the command runs
+    assert default_out(args.only) == Path("runs/bench/results.json")
+    assert default_out(["real"]) == Path("runs/bench/real.json")
+    assert default_out(["real", "trl"]) == Path("runs/bench/results.json")

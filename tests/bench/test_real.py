@@ -60,7 +60,7 @@ def test_only_real_writes_real_json_and_its_headline(tmp_path, monkeypatch):
     p = argparse.ArgumentParser()
     bench.configure_parser(p)
     assert bench.run(p.parse_args(["--only", "real"])) == 0
-    data = json.loads((tmp_path / "bench" / "real.json").read_text())
+    data = json.loads((tmp_path / "runs" / "bench" / "real.json").read_text())
     assert data["headline"]["real_vs_trl_throughput"]["meets_goal"] is True
     assert data["headline"]["real_vs_trl_throughput_lora"]["meets_goal"] is False
     assert data["headline"]["lens_step_overhead"]["value"] is None  # nothing else ran

@@ -41,4 +41,5 @@ def test_cli(tmp_path):
     assert "sft: 2 steps" in out.stdout and (tmp_path / "m" / "model.safetensors").is_file()
     out = subprocess.run([*cmd, "--out", str(tmp_path / "n"), "--lr", "-1"], env=env,
                          capture_output=True, text=True)
-    assert out.returncode == 2 and "sft.lr" in out.stdout + out.stderr
+    assert out.returncode == 2 and "argument --lr: -1 is out of range" in out.stderr
+    assert not (tmp_path / "n").exists()

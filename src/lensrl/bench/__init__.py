@@ -174,6 +174,13 @@ def section_lines(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def default_out(only: list[str] | None) -> Path:
+    """Where ``--out`` goes when not given: under runs/ (git-ignored), never over the committed
+    bench/*.json; a real-model-only run gets its own file."""
+    real_only = only is not None and set(only) == {"real"}
+    return Path("runs/bench/real.json" if real_only else "runs/bench/results.json")
+
+
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -182,8 +189,7 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.out is None:
-        real_only = args.only is not None and set(args.only) == {"real"}
-        args.out = Path("runs/bench/real.json" if real_only else "runs/bench/results.json")
+        args.out = default_out(args.only)
     t = time.perf_counter()
     results = bench(args.quick, set(args.only) if args.only else None)
     results["elapsed_s"]["total"] = time.perf_counter() - t
