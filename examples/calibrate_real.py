@@ -7,6 +7,10 @@ share of truncated completions and the rollout time, for ``--prompts`` training 
 
 Run it once per candidate setting; ``--samples`` writes every completion with its verdict so the
 text can be read before the numbers are trusted. Nothing is trained.
+
+``--heldout`` samples the held-out problems instead (the first ``--prompts`` of them), and
+``--agreement`` (reasoning-gym tasks) also scores every completion with reasoning-gym's own
+``score_answer`` and prints how often it agrees with lensrl's verdict (lensrl.data.gym).
 """
 
 from __future__ import annotations
@@ -31,13 +35,16 @@ def main() -> int:
     p.add_argument("--chunk", type=int, default=8, help="prompts per generate call")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--samples", type=Path, help="write every completion and verdict here")
+    p.add_argument("--heldout", action="store_true", help="the held-out problems, not training's")
+    p.add_argument("--agreement", action="store_true",
+                   help="reasoning-gym tasks: agreement of lensrl's verdicts with score_answer")
     args = p.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     data = apply_overrides(load_preset(args.preset), args.set)
     cfg = TrainConfig.from_dict(data, source=f"preset {args.preset}")
     state = build_state(cfg)
     G = cfg.rollout.samples_per_prompt
-    problems = state.sampler.take(args.prompts)
+    problems = state.eval_problems[: args.prompts] if args.heldout else state.sampler.take(args.prompts)
     rows: list[tuple[object, str, bool, bool]] = []
     t = time.perf_counter()
     for i in range(0, len(problems), args.chunk):
@@ -60,6 +67,22 @@ def main() -> int:
         "truncated": round(sum(r[3] for r in rows) / len(rows), 3),
         "rollout_s_per_8_prompts": round(rollout_s / len(problems) * 8, 1),
     }
+    if args.agreement:
+        from dataclasses import asdict
+
+        from lensrl.data.gym import agreement, gym_entries
+
+        split, count = ("test", cfg.task.eval_problems) if args.heldout else ("train", cfg.task.train_problems)
+        entries = {p.id: (p, e) for p, e in gym_entries(asdict(cfg.task), split, count)}
+        pairs = [entries[q.id] for q in problems]
+        texts = [[r[1] for r in rows[i * G : (i + 1) * G]] for i in range(len(problems))]
+        strict = cfg.verify.strict_eval if args.heldout else cfg.verify.strict_train
+        agree = agreement(pairs, texts, strict=strict)
+        result["agreement_strict"] = strict
+        result["agreement"] = {k: agree[k] for k in ("pairs", "agree", "rate", "lensrl_correct",
+                                                     "gym_correct")}
+        for gold, text, ours, theirs in agree["disagreements"]:
+            print(f"disagree: gold={gold} lensrl={ours} reasoning-gym={theirs}: {text!r}")
     if args.samples:
         args.samples.parent.mkdir(parents=True, exist_ok=True)
         with args.samples.open("w") as f:
