@@ -69,3 +69,16 @@ def test_verdicts_agree_with_reasoning_gym_scorer():
     assert result["pairs"] == 36
     assert result["lensrl_correct"] == result["gym_correct"] == 12
     assert result["rate"] == 1.0 and result["disagreements"] == []
+
+
+def test_the_real_preset_prompts_a_gym_problem_in_the_chat_format():
+    from lensrl.data import format_prompt
+    from lensrl.train.config import TrainConfig
+    from lensrl.train.presets import load_preset
+
+    cfg = TrainConfig.from_dict(load_preset("smollm2"))
+    assert cfg.task.source == "reasoning_gym" and cfg.task.datasets
+    problem = heldout_problems(asdict(cfg.task), limit=1)[0]
+    prompt = format_prompt(problem, template=cfg.task.template)
+    assert prompt.endswith(f"<|im_start|>user\n{problem.problem}<|im_end|>\n<|im_start|>assistant\n")
+    assert prompt.count("\\boxed{") == 2  # the two worked examples, braces un-doubled
