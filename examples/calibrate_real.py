@@ -2,7 +2,7 @@
 "Calibrating the real preset"): mean pass@1, the share of all-wrong and all-right groups, the
 share of truncated completions and the rollout time, for ``--prompts`` training prompts x G.
 
-    python examples/calibrate_real.py --preset real --prompts 32 \
+    python examples/calibrate_real.py --preset smollm2 --prompts 32 \
         --set rollout.temperature=0.7 --samples runs/calib/t07.txt
 
 Run it once per candidate setting; ``--samples`` writes every completion with its verdict so the
@@ -30,7 +30,7 @@ from lensrl.train.state import build_state
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--preset", default="real")
+    p.add_argument("--preset", default="smollm2")
     p.add_argument("--prompts", type=int, default=32)
     p.add_argument("--chunk", type=int, default=8, help="prompts per generate call")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")

@@ -4,7 +4,7 @@
 ``task.levels``. Level L sets every difficulty attribute of a dataset's curriculum to its
 (L-1)-th value, the top one when the curriculum has fewer, and keeps only that value
 (reasoning-gym's ``UPPER_BOUND`` mode): ``chain_sum`` at level 1 is 2 one-digit terms, at level 3
-4 terms of 1-3 digits. Train and test are split like the built-in task's: by a fixed hash of
+4 three-digit terms. Train and test are split like the built-in task's: by a fixed hash of
 the question text, about :data:`lensrl.data.builtin.TEST_PERCENT` % of each dataset and level
 is test, so no question is in both splits whatever the seeds. Deterministic in the task
 section (``task.seed``), and offline.
