@@ -39,6 +39,11 @@ browser:
 demo: $(STAMP)
 	$(BIN)/lensrl demo
 
+# SmolLM2-135M-Instruct, GRPO vs LENS on the calibrated smollm2 preset; rerun to resume.
+.PHONY: demo-real
+demo-real: $(STAMP)
+	$(BIN)/lensrl demo --real
+
 bench: $(STAMP)
 	$(BIN)/lensrl bench --out bench/results.json
 

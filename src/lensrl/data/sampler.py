@@ -59,8 +59,16 @@ def _builtin(task: Mapping[str, Any], split: str, n: int) -> list[Problem]:
     return builtin_problems(split, n, seed=int(task.get("seed", 0)), levels=levels)
 
 
+def _gym(task: Mapping[str, Any]) -> bool:
+    return task.get("source", "dataset") == "reasoning_gym"
+
+
 def train_problems(task: Mapping[str, Any]) -> list[Problem]:
     """The training problems of a ``task`` section (a dict, or TaskConfig via ``asdict``)."""
+    if _gym(task):  # reasoning-gym: its train split, as the built-in task (lensrl.data.gym)
+        from lensrl.data.gym import gym_problems
+
+        return gym_problems(task, "train", int(task.get("train_problems") or 0))
     if task.get("dataset", "builtin") == "builtin":
         return _builtin(task, "train", int(task.get("train_problems") or 0))
     return load_problems(task["dataset"])
@@ -72,9 +80,14 @@ def heldout_problems(task: Mapping[str, Any], *, limit: int | None = None,
 
     The built-in task: ``task.eval_problems`` problems of the ``test`` split over
     ``task.levels`` (DEFAULT_HELDOUT when absent; ``limit`` of them when given, still balanced
-    over the levels). A file dataset: ``task.eval_dataset``, its first ``task.eval_problems``;
+    over the levels); ``task.source: reasoning_gym`` likewise from its test split. A file dataset: ``task.eval_dataset``, its first ``task.eval_problems``;
     none when the config names no held-out file. ``data`` (a file, or ``builtin``) replaces the config's source; then only
     ``limit`` cuts it."""
+    if _gym(task) and data is None:
+        from lensrl.data.gym import gym_problems
+
+        count = limit if limit is not None else int(task.get("eval_problems", DEFAULT_HELDOUT))
+        return gym_problems(task, "test", count)
     builtin = task.get("dataset", "builtin") == "builtin"
     source = data if data is not None else ("builtin" if builtin else task.get("eval_dataset"))
     if source == "builtin":

@@ -172,6 +172,10 @@ class TaskConfig:
         seed: seed of the built-in task's generator.
         template: prompt template with ``{problem}``; ``None`` = the tokenizer's chat
             template, else the plain one (lensrl.data.format_prompt).
+        source: ``dataset`` (the problems of ``dataset``) or ``reasoning_gym`` (procedural
+            problems from reasoning-gym, ``pip install 'lensrl[gym]'``; lensrl.data.gym).
+        datasets: with ``source: reasoning_gym``, reasoning-gym dataset names and their
+            weights in the mix (``{chain_sum: 1, basic_arithmetic: 1}``), at ``levels``.
     """
 
     dataset: str = "builtin"
@@ -181,8 +185,16 @@ class TaskConfig:
     eval_problems: int = 200
     seed: int = 0
     template: str | None = None
+    source: str = "dataset"
+    datasets: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        check(self.source in ("dataset", "reasoning_gym"), "task.source", self.source,
+              "dataset or reasoning_gym")
+        check(self.source != "reasoning_gym" or (bool(self.datasets) and all(
+            isinstance(w, (int, float)) and w > 0 for w in self.datasets.values())),
+              "task.datasets", self.datasets, "a non-empty mapping of reasoning-gym names to "
+              "weights > 0 with task.source = reasoning_gym")
         check(bool(self.levels) and all(1 <= lv <= 5 for lv in self.levels), "task.levels",
                self.levels, "a non-empty list of levels 1-5")
         check(self.train_problems >= 1, "task.train_problems", self.train_problems, ">= 1")
