@@ -6,6 +6,7 @@ import logging
 
 import pytest
 import torch
+from lora_kit import LORA, adapted, logits
 
 from lensrl.data import ALPHABET, BUILTIN_TEMPLATE, builtin_problems, format_prompt
 from lensrl.policy import (
@@ -71,28 +72,6 @@ def test_smollm2_loads_from_the_packaged_weights_and_generates():
 
 
 # --- LoRA (model.lora) -----------------------------------------------------------------------
-
-LORA = {"r": 4, "alpha": 8, "target_modules": ["q_proj", "v_proj", "down_proj"]}
-
-
-def adapted(seed: int = 0):
-    """A nano model with adapters whose B is random, so they change the outputs (peft starts B
-    at zero)."""
-    model, tokenizer = build_tiny("nano", ALPHABET, seed=0)
-    model = add_lora(model, LORA, seed=seed)
-    gen = torch.Generator().manual_seed(seed + 1)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "lora_B" in name:
-                p.copy_(torch.randn(p.shape, generator=gen) * 0.2)
-    return model.eval(), tokenizer
-
-
-def logits(model, text: str = "12+34=46 5+6=") -> torch.Tensor:
-    ids = build_char_tokenizer(ALPHABET)(text, return_tensors="pt").input_ids
-    with torch.no_grad():
-        return model(input_ids=ids).logits
-
 
 def test_unknown_target_module_is_named():
     model, _ = build_tiny("nano", ALPHABET)

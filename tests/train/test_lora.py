@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from lora_kit import LORA, adapted, logits
 from safetensors.torch import load_file
 
 from lensrl.data import ALPHABET
-from lensrl.policy import add_lora, build_tiny, load_checkpoint, token_logprobs
+from lensrl.policy import build_tiny, load_checkpoint, token_logprobs
 from lensrl.train.config import ConfigError, TrainConfig, apply_overrides
 from lensrl.train.presets import load_preset
 from lensrl.train.state import build_state, restore_state, save_state
@@ -19,35 +20,12 @@ from lensrl.train.trainer import collect, score, train, update
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-LORA = {"r": 4, "alpha": 8, "target_modules": ["q_proj", "v_proj", "down_proj"]}
-
 
 def lora_cfg(tmp_path: Path, name: str = "run", **run) -> TrainConfig:
     data = load_preset("smoke")
     data["model"].update(dtype="float32", lora=dict(LORA))
     data["run"].update(run_dir=str(tmp_path / name), **run)
     return TrainConfig.from_dict(data)
-
-
-def adapted(seed: int = 0):
-    """A nano model with adapters whose B is random, so they change the outputs (peft starts B
-    at zero)."""
-    model, tokenizer = build_tiny("nano", ALPHABET, seed=0)
-    model = add_lora(model, LORA, seed=seed)
-    gen = torch.Generator().manual_seed(seed + 1)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "lora_B" in name:
-                p.copy_(torch.randn(p.shape, generator=gen) * 0.2)
-    return model.eval(), tokenizer
-
-
-def logits(model, text: str = "12+34=46 5+6=") -> torch.Tensor:
-    from lensrl.policy import build_char_tokenizer
-
-    ids = build_char_tokenizer(ALPHABET)(text, return_tensors="pt").input_ids
-    with torch.no_grad():
-        return model(input_ids=ids).logits
 
 
 @pytest.mark.parametrize("bad, key", [
