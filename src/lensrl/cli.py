@@ -85,10 +85,15 @@ def user_errors() -> tuple[type[BaseException], ...]:
         FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError,
         PermissionError, RunLockedError, CheckpointError,
     ]
-    for module, name in (("lensrl.train.trainer", "TrainingError"),):
-        if module in sys.modules:
-            errors.append(getattr(sys.modules[module], name))
     return tuple(errors)
+
+
+def run_failures() -> tuple[type[BaseException], ...]:
+    """A run that stopped for a reason it states (e.g. lensrl.train.trainer.TrainingError: too
+    many non-finite updates in a row): one line and exit 1, since the input was valid. Counted
+    only once their module is loaded, as it must be to raise them."""
+    trainer = sys.modules.get("lensrl.train.trainer")
+    return (trainer.TrainingError,) if trainer is not None else ()
 
 
 def one_line(exc: BaseException) -> str:
@@ -151,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         with renamed_keys_shown():
             return int(module.run(args) or 0)
     except Exception as exc:
-        if os.environ.get("LENSRL_TRACEBACK") or not isinstance(exc, user_errors()):
+        failed = isinstance(exc, run_failures())
+        if os.environ.get("LENSRL_TRACEBACK") or not (failed or isinstance(exc, user_errors())):
             raise
         print(f"lensrl {args.command}: error: {one_line(exc)}", file=sys.stderr)
-        return 2
+        return 1 if failed else 2

@@ -70,12 +70,6 @@ def resume_command(argv: list[str], steps: str | None = None) -> str:
     return shlex.join(["lensrl", "train", *args, "--resume"])
 
 
-def _finished(cfg: TrainConfig) -> int | None:
-    """The step of a checkpoint at or past ``run.steps`` (a resume would do nothing), else None."""
-    found = latest_checkpoint(cfg.run.path)
-    return found[0] if found is not None and found[0] >= cfg.run.steps else None
-
-
 def _ending(run_dir: Path) -> str:
     """What a finished run has to show: its last step's reward and its checkpoint."""
     rows = [r for r in read_metrics(run_dir) if "reward/mean" in r]
@@ -91,17 +85,17 @@ def _ending(run_dir: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lensrl.train.trainer import TrainingInterrupted, train
+    from lensrl.train.trainer import RunFinished, TrainingInterrupted, train
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     cfg = config_from_args(args)  # a bad value fails here, before any folder is made
-    if args.resume and (done := _finished(cfg)) is not None:
-        print(f"{cfg.run.path} has already finished: its checkpoint is at step {done} and "
-              f"run.steps is {cfg.run.steps}, so there is nothing to do. To train further, raise "
-              f"the step count: `{resume_command(sys.argv[1:], 'N')}` with N > {done}")
-        return 0
     try:
         run_dir = train(cfg, resume=args.resume)
+    except RunFinished as done:
+        print(f"{cfg.run.path} has already finished: its checkpoint is at step {done.step} and "
+              f"run.steps is {cfg.run.steps}, so there is nothing to do. To train further, raise "
+              f"the step count: `{resume_command(sys.argv[1:], 'N')}` with N > {done.step}")
+        return 0
     except TrainingInterrupted as exc:
         print(f"interrupted at step {exc.step}; continue with `{resume_command(sys.argv[1:])}`",
               file=sys.stderr)

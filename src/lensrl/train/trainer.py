@@ -73,12 +73,21 @@ class ScoredBatch(Collected):
     diagnostics: dict[str, float]
 
 
+class RunFinished(Exception):
+    """``--resume`` of a run whose newest good checkpoint is already at ``run.steps``."""
+
+    def __init__(self, step: int, run_dir: Path) -> None:
+        super().__init__(f"{run_dir}: already finished at step {step}")
+        self.step, self.run_dir = step, run_dir
+
+
 def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
     """Train per ``cfg``; returns the run folder. See docs/metrics.md for what is logged.
 
     The run folder is locked for the whole run (:class:`lensrl.runs.RunLock`): a second
     ``train`` on it raises ``RunLockedError``. SIGINT/SIGTERM stop the run after the current step
-    with a checkpoint and raise :class:`TrainingInterrupted`."""
+    with a checkpoint and raise :class:`TrainingInterrupted`; a resume with nothing left to do
+    raises :class:`RunFinished`."""
     run_dir = cfg.run.path
     created = not run_dir.exists()
     try:
@@ -86,7 +95,10 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
             open_run_dir(cfg, run_dir, resume)
             state = build_state(cfg)
             try:
-                _loop(state, cfg, run_dir, restore_state(state, run_dir) if resume else 0, stop)
+                start = restore_state(state, run_dir) if resume else 0
+                if resume and start >= cfg.run.steps:  # after restore: a damaged newest
+                    raise RunFinished(start, run_dir)  # checkpoint may have been skipped
+                _loop(state, cfg, run_dir, start, stop)
             finally:
                 state.verifier.close()
     except BaseException:
