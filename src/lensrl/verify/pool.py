@@ -5,12 +5,12 @@ oversized or malformed ones, de-duplicates identical pairs, and sends the rest i
 processes that run Math-Verify (:mod:`lensrl.verify._worker`). A pair that runs past ``timeout``
 has its worker killed and replaced and the rest of its chunk is re-queued. A pair that ran out of
 time while its worker got less than half a CPU (:data:`STARVED_SHARE`; a machine loaded by other
-work stretches a pair that takes milliseconds to seconds of wall-clock time) is judged once more,
-alone, with :data:`RETRY_FACTOR` times the limit, and only then counts as a ``"timeout"``: without
-the retry, a reward (and everything trained from it) would depend on the machine's load. A pair
-that used its whole limit on a CPU of its own is a timeout at once, so hostile input costs about
-``timeout`` per pair on an idle machine and at most ``(1 + RETRY_FACTOR) × timeout`` on a loaded
-one. ``stats["retried"]`` counts the retries, ``stats["timeout_verdicts"]`` the pairs that got a
+work stretches a pair that takes milliseconds to seconds of wall-clock time) is judged again,
+alone, with :data:`RETRY_FACTOR` times the limit, up to :data:`RETRY_ROUNDS` times while its worker
+stays starved, and only then counts as a ``"timeout"``: without the retry, a reward (and everything
+trained from it) would depend on the machine's load. A pair that used its whole limit on a CPU of
+its own is a timeout at once, so hostile input costs about ``timeout`` per pair on an idle machine
+and at most ``(1 + RETRY_FACTOR × RETRY_ROUNDS) × timeout`` on a loaded one. ``stats["retried"]`` counts the retries, ``stats["timeout_verdicts"]`` the pairs that got a
 ``"timeout"`` verdict. No thread is used: one ``multiprocessing.connection.wait`` loop drives all workers.
 
 Workers are forked by a server process started as ``python -m lensrl.verify._worker`` (never by
@@ -58,6 +58,10 @@ _LOG_TAIL = 2000  # characters of the server's stderr quoted in a VerifierError
 # is judged again, alone, with RETRY_FACTOR times the limit before it counts as a timeout.
 STARVED_SHARE = 0.5
 RETRY_FACTOR = 4.0
+# Rounds of that retry while the worker stays starved (a test beside 2 CPU hogs a core saw one
+# pair starved twice); the last round's timeout counts, so a hostile pair on a loaded machine
+# costs at most about (1 + RETRY_FACTOR * RETRY_ROUNDS) times the limit.
+RETRY_ROUNDS = 3
 
 Job = tuple[int, str, str | None]  # (job id, gold answer, predicted answer or None)
 
@@ -394,10 +398,13 @@ class VerifierPool:
             self._starved, self._final = set(), False
             results = self._schedule(jobs, timeout)
             again = [j for j in jobs if j[0] in self._starved]
-            if again:  # once more, alone, with a longer limit: a loaded machine is no verdict
+            for round_ in range(1, RETRY_ROUNDS + 1):  # alone, with a longer limit, while the
+                if not again:  # worker is starved: a loaded machine is no verdict
+                    break
                 self.stats["retried"] += len(again)
-                self._final = True
+                self._starved, self._final = set(), round_ == RETRY_ROUNDS
                 results.update(self._schedule(again, timeout * RETRY_FACTOR, size=1))
+                again = [j for j in again if j[0] in self._starved]
             self.stats["timeout_verdicts"] += sum(r[1] == R.TIMEOUT for r in results.values())
             return results
         except BaseException:
