@@ -111,23 +111,32 @@ def load_smollm2() -> tuple[Any, Any]:
 def load_pretrained(path: str | os.PathLike[str]) -> tuple[Any, Any]:
     """A local Hugging Face causal-LM folder (model + tokenizer); never downloads. A folder
     saved from a model with LoRA adapters (:func:`add_lora`) comes back with them, unmerged."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # no "Loading weights" bar for a local folder
     folder = Path(path)
     if not (folder / "config.json").is_file():
         raise FileNotFoundError(f"{folder}: not a model folder (no config.json)")
-    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    tokenizer = _load_tokenizer(folder)
     lora = json.loads((folder / "config.json").read_text()).get(LORA_CONFIG_KEY)
     if lora is not None:  # a checkpoint of a run with model.lora: base weights and adapters
-        model = _load_lora_folder(folder, lora)
+        model = _model_from_config(folder)
+        tensors, file = read_weights(folder)
+        model.load_state_dict(strict_state_dict(model, tensors, file), strict=True)
     else:
         model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True,
                                                      dtype=torch.float32)
+    return model, tokenizer
+
+
+def _load_tokenizer(folder: Path) -> Any:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    return model, tokenizer
+    return tokenizer
 
 
 # The model config attribute that marks a model holding LoRA adapters (its settings, as
@@ -196,30 +205,16 @@ def merge_lora(model: Any) -> Any:
     return model
 
 
-def _load_lora_folder(folder: Path, settings: dict[str, Any]) -> Any:
-    """A model folder written by ``save_pretrained`` of a model with adapters (config.json
-    marked by :data:`LORA_CONFIG_KEY`): the architecture from config.json, the same adapters
-    (:func:`add_lora`), then every weight from model.safetensors, none missing or left over
-    (the output embedding may be tied to the input one, which is saved once)."""
-    from safetensors.torch import load_file
+def _model_from_config(folder: Path) -> Any:
+    """The architecture ``folder``'s config.json describes, fp32, at its initial weights, with
+    the LoRA adapters (:func:`add_lora`) that config marks (:data:`LORA_CONFIG_KEY`)."""
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    from lensrl.runs import CheckpointError
-
-    weights = folder / "model.safetensors"
-    if not weights.is_file():
-        raise CheckpointError(f"{folder}: a LoRA model folder needs model.safetensors (not found)")
     config = AutoConfig.from_pretrained(folder, local_files_only=True)
-    delattr(config, LORA_CONFIG_KEY)
-    model = add_lora(AutoModelForCausalLM.from_config(config, dtype=torch.float32), settings)
-    missing, unexpected = model.load_state_dict(load_file(weights), strict=False)
-    tied = {"lm_head.weight"} if getattr(config, "tie_word_embeddings", False) else set()
-    if set(missing) - tied or unexpected:
-        raise CheckpointError(
-            f"{weights}: does not match its model.lora {settings}: missing "
-            f"{sorted(set(missing) - tied)[:3]}, unexpected {sorted(unexpected)[:3]}")
-    model.tie_weights()
-    return model
+    lora = getattr(config, LORA_CONFIG_KEY, None)
+    if lora is not None:
+        delattr(config, LORA_CONFIG_KEY)  # add_lora marks the model it adapts
+    return add_lora(AutoModelForCausalLM.from_config(config, dtype=torch.float32), lora)
 
 
 # Set to 1 to make ``dtype: auto`` behave as on a machine with native bf16 (a GPU, or a CPU with
@@ -402,31 +397,19 @@ def no_good_checkpoint(errors: list[Any]) -> Any:
 
 
 def _load_checked(ckpt: Path, step: int) -> tuple[Any, Any]:
-    from transformers import AutoConfig, AutoModelForCausalLM
-
+    """A checkpoint's model and tokenizer; its weights are read once and checked against the
+    model its config.json builds before they are loaded (from_pretrained would fill a missing
+    tensor with its initial values, with a log line only)."""
     from lensrl.runs import CheckpointError, check_manifest
 
     check_manifest(ckpt, step)
     tensors, file = read_weights(ckpt / "model")
     try:
-        config = AutoConfig.from_pretrained(ckpt / "model", local_files_only=True)
-        lora = getattr(config, LORA_CONFIG_KEY, None)  # a LoRA run's: its adapters count too
-        if lora is not None:
-            delattr(config, LORA_CONFIG_KEY)  # add_lora marks the model it adapts
-        with torch.device("meta"):  # names, shapes and ties only: no memory, no init
-            skeleton = AutoModelForCausalLM.from_config(config)
-            if lora is not None:
-                skeleton = add_lora(skeleton, lora)
-    except (OSError, ValueError) as err:  # a missing or unreadable config.json
-        raise CheckpointError(f"{ckpt / 'model'}: cannot build the model ({err})") from None
-    # the file against the model its config builds, before from_pretrained sees it (which
-    # would fill a missing tensor with its initial values, with a log line only)
-    weights = strict_state_dict(skeleton, tensors, file)
-    try:
-        model, tokenizer = load_pretrained(ckpt / "model")
-    except (OSError, ValueError) as err:  # e.g. a missing or unreadable tokenizer file
+        model = _model_from_config(ckpt / "model")
+        tokenizer = _load_tokenizer(ckpt / "model")
+    except (OSError, ValueError) as err:  # a missing or unreadable config or tokenizer file
         raise CheckpointError(f"{ckpt / 'model'}: cannot load the model ({err})") from None
-    model.load_state_dict(weights, strict=True)
+    model.load_state_dict(strict_state_dict(model, tensors, file), strict=True)
     return model, tokenizer
 
 
@@ -435,8 +418,6 @@ def read_weights(folder: Path) -> tuple[dict[str, Tensor], Path]:
     ``model.safetensors.index.json`` lists) and the file they came from; a missing, truncated
     or unreadable file raises :class:`lensrl.runs.CheckpointError` naming it. Safetensors holds
     tensors only: reading it runs no code."""
-    import json
-
     from safetensors.torch import load_file
 
     from lensrl.runs import CheckpointError
