@@ -7,7 +7,8 @@ unrelated commands.
 
 :func:`main` turns the project's own errors (a bad config value, a malformed data file, a
 locked run folder, a damaged checkpoint, a missing file, an out-of-range flag) into one line on
-stderr and exit status 2; ``LENSRL_TRACEBACK=1`` shows the traceback instead. Help shows every
+stderr and exit status 2 (a run that stopped for a reason it states, exit 1);
+``LENSRL_TRACEBACK=1`` shows the traceback instead. Help shows every
 option's default (:class:`HelpFormatter`); :func:`positive_int` and its siblings are argparse
 types that name the flag when a value is out of range.
 """
@@ -76,16 +77,14 @@ unit_interval = _ranged(float, lambda v: 0 < v <= 1, "a number in (0, 1]")
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
-    """The errors that are the user's input, not a bug: one line and exit 2. Classes of modules
-    that import torch count only once their module is loaded (they cannot be raised before)."""
+    """The errors that are the user's input, not a bug: one line and exit 2."""
     from lensrl.runs import CheckpointError, RunLockedError
 
-    errors: list[type[BaseException]] = [
+    return (
         ValueError,  # ConfigError, DataError and every range check
         FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError,
         PermissionError, RunLockedError, CheckpointError,
-    ]
-    return tuple(errors)
+    )
 
 
 def run_failures() -> tuple[type[BaseException], ...]:
