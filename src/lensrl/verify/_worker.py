@@ -182,7 +182,11 @@ def main(argv: list[str]) -> int:
         print("usage: python -m lensrl.verify._worker CONTROL_FD (started by VerifierPool)",
               file=sys.stderr)
         return 2
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the caller's to handle
+    # Ctrl-C and a scheduler's SIGTERM reach the whole process group; they are the caller's to
+    # handle (it finishes its step, then closes the pool, which ends this server and its workers
+    # with SIGKILL, as does the caller's death through the closed control socket).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     serve(int(argv[0]))
     return 0
 
