@@ -85,11 +85,14 @@ def warmup_sft_config(cfg: StudyConfig) -> Any:
     """The SFTConfig of the shared warm-up, on the study's task (levels, template, task seed)."""
     from lensrl.train.sft import SFTConfig
 
-    task = cfg.base_train().get("task", {})
+    base = cfg.base_train()
+    task = base.get("task", {})
     w = cfg.warmup
+    # the warm-up computes in the runs' dtype, so that a pinned `model.dtype` pins both
     return SFTConfig(size=w.size, steps=w.steps, batch_size=w.batch_size, lr=w.lr, seed=w.seed,
                      levels=list(task.get("levels", [1, 2, 3, 4, 5])),
-                     template=task.get("template"), task_seed=int(task.get("seed", 0)))
+                     template=task.get("template"), task_seed=int(task.get("seed", 0)),
+                     dtype=str(base.get("model", {}).get("dtype", "auto")))
 
 
 def ensure_warmup(cfg: StudyConfig) -> dict[str, Any]:
