@@ -24,6 +24,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy src/lensrl/core src/lensrl/verify
 
+# The fast set (pyproject's addopts: -m 'not slow'); test-slow runs the rest. CI runs both, so
+# every test runs in one of the two (tests/README.md).
 test: lint
 	$(BIN)/python -m pytest -q
 

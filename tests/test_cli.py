@@ -16,6 +16,7 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(list(args), capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow  # a subprocess: the entry point as users run it
 def test_python_m_lensrl_help() -> None:
     out = _run(sys.executable, "-m", "lensrl", "--help")
     assert out.returncode == 0, out.stderr
@@ -24,6 +25,7 @@ def test_python_m_lensrl_help() -> None:
         assert name in out.stdout
 
 
+@pytest.mark.slow  # a subprocess: the entry point as users run it
 def test_console_script_help() -> None:
     script = Path(sys.executable).with_name("lensrl" + (".exe" if os.name == "nt" else ""))
     if not script.exists():

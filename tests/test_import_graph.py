@@ -51,6 +51,7 @@ def test_no_module_imports_another_modules_private_names():
     assert not bad, "\n".join(bad)
 
 
+@pytest.mark.slow  # a fresh interpreter (a subprocess)
 def test_eval_report_and_run_readers_need_no_torch_and_no_training():
     """Imported in a fresh interpreter: what a notebook comparing finished runs pays for."""
     code = (
@@ -81,6 +82,7 @@ MOVED = {
 }
 
 
+@pytest.mark.slow  # a fresh interpreter (a subprocess)
 def test_old_module_paths_warn_and_resolve_to_the_new_objects():
     """In one fresh interpreter (each path is imported there for the first time)."""
     code = (

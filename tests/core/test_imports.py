@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import lensrl.core
 
 CORE = Path(lensrl.core.__file__).parent
@@ -39,6 +41,7 @@ def test_core_source_imports_only_torch_and_stdlib() -> None:
                 assert ok, f"{path.name}:{node.lineno} imports {name}"
 
 
+@pytest.mark.slow  # a fresh interpreter (a subprocess)
 def test_importing_core_loads_nothing_beyond_torch() -> None:
     """Dynamic: after `import torch`, `import lensrl.core` adds only stdlib and lensrl.core.*.
 

@@ -43,6 +43,7 @@ def test_named_evaluations_live_beside(tmp_path):
         write_eval(tmp_path, 5, result(4), name="../x")
 
 
+@pytest.mark.slow  # `lensrl train` and `lensrl eval` in subprocesses
 def test_cli_refuses_other_settings_before_the_work(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     run_dir = tmp_path / "run"

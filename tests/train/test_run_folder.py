@@ -18,6 +18,9 @@ import pytest
 
 from lensrl.runs import RunLock, RunLockedError
 
+# every test drives `lensrl train` (or a lock holder) in subprocesses
+pytestmark = pytest.mark.slow
+
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
 
 

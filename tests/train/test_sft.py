@@ -32,6 +32,7 @@ def test_bad_settings_name_the_field():
         SFTConfig(dtype="float16")
 
 
+@pytest.mark.slow  # `lensrl sft` in subprocesses
 def test_cli(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     cmd = [sys.executable, "-m", "lensrl", "sft", "--size", "nano", "--batch-size", "4"]

@@ -70,6 +70,7 @@ def _strip_time(metrics: list[dict]) -> list[dict]:
 
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+@pytest.mark.slow  # three `lensrl train` subprocesses, one killed
 def test_sigkill_and_resume_matches_uninterrupted_run(tmp_path, dtype):
     """The issue's contract: 12 smoke steps, checkpoint every 3, SIGKILL after step 6,
     resume, and every metric (times aside) equals an uninterrupted run's, step for step; in
@@ -133,6 +134,7 @@ def test_other_estimators_and_dynamic_sampling_run(tmp_path, estimator):
     assert "dapo/kept_frac" in m and 0.0 <= m["dapo/kept_frac"] <= 1.0
 
 
+@pytest.mark.slow  # `lensrl train` in subprocesses
 def test_cli_reports_bad_flags(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     out = subprocess.run(_cli("--set", "algo.alpha=abc", "--run-dir", str(tmp_path / "x")),

@@ -1,8 +1,6 @@
-"""One warm verifier pool for the whole verify test session (workers start once)."""
+"""The verify tests judge on the session's warm verifier pool (tests/conftest.py: started once)."""
 
 from __future__ import annotations
-
-from collections.abc import Iterator
 
 import pytest
 
@@ -10,6 +8,5 @@ from lensrl.verify import VerifierPool
 
 
 @pytest.fixture(scope="session")
-def pool() -> Iterator[VerifierPool]:
-    with VerifierPool(workers=2, timeout=5.0) as p:
-        yield p
+def pool(shared_verifier: VerifierPool) -> VerifierPool:
+    return shared_verifier

@@ -20,6 +20,9 @@ from pathlib import Path
 
 import pytest
 
+# every test runs a script in a fresh interpreter, which starts a verifier server
+pytestmark = pytest.mark.slow
+
 SRC = Path(__file__).resolve().parents[2] / "src"
 
 # Two workers and a hostile pair with a short timeout, so a worker is also killed and replaced.

@@ -103,6 +103,7 @@ def test_check_answer() -> None:
         "\\boxed{" + "x" * 500_000,
     ],
 )
+@pytest.mark.slow  # asserts wall-clock time
 def test_extraction_is_fast_on_large_input(text: str) -> None:
     start = time.perf_counter()
     E.extract_prediction(text)
@@ -207,6 +208,7 @@ def test_boxes_joined_for_a_list_gold(text: str, list_gold: bool, answer: str) -
         "The answer is 3. " + "Wait " * 100_000,
     ],
 )
+@pytest.mark.slow  # asserts wall-clock time
 def test_new_fallbacks_are_fast_on_large_input(text: str) -> None:
     start = time.perf_counter()
     E.extract_prediction(text)

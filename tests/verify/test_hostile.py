@@ -28,6 +28,7 @@ def _limit(pool: VerifierPool, retried_before: int) -> float:
 
 
 @pytest.mark.parametrize(("name", "prediction"), HOSTILE, ids=[h[0] for h in HOSTILE])
+@pytest.mark.slow  # asserts wall-clock time (each hostile pair runs to its 1 s limit)
 def test_hostile_prediction_is_bounded(pool: VerifierPool, name: str, prediction: str) -> None:
     start, retried = time.perf_counter(), pool.stats["retried"]
     v = pool.verify(gold="3", prediction=prediction, timeout=TIMEOUT)
@@ -48,6 +49,7 @@ def test_hostile_prediction_is_bounded(pool: VerifierPool, name: str, prediction
     ],
     ids=["huge power", "power tower", "deep braces", "megabyte", "null byte"],
 )
+@pytest.mark.slow  # asserts wall-clock time (each hostile pair runs to its 1 s limit)
 def test_hostile_gold_is_cannot_judge(pool: VerifierPool, gold: str, reason: str) -> None:
     start, retried = time.perf_counter(), pool.stats["retried"]
     got = pool.verify_batch([gold] * 3, ["\\boxed{3}", "\\boxed{4}", "no answer"], timeout=TIMEOUT)
@@ -79,6 +81,7 @@ def test_nothing_is_executed(pool: VerifierPool, tmp_path: Path) -> None:
     assert all(v.correct is False for v in got), got
 
 
+@pytest.mark.slow  # asserts wall-clock time (each hostile pair runs to its 1 s limit)
 def test_stuck_workers_are_replaced_and_batch_completes(pool: VerifierPool) -> None:
     before = pool.stats["restarts"]
     golds = ["3"] * 12
@@ -92,6 +95,7 @@ def test_stuck_workers_are_replaced_and_batch_completes(pool: VerifierPool) -> N
     assert pool.stats["restarts"] >= before + 2
 
 
+@pytest.mark.slow  # kills workers and sleeps while they are replaced
 def test_killed_worker_is_replaced(pool: VerifierPool) -> None:
     assert pool.verify(gold="1", prediction="\\boxed{1}").correct is True
     pids = [w.pid for w in pool._pool]
@@ -101,6 +105,7 @@ def test_killed_worker_is_replaced(pool: VerifierPool) -> None:
     assert pool.verify(gold="2", prediction="\\boxed{2}").correct is True
 
 
+@pytest.mark.slow  # kills workers and sleeps while they are replaced
 def test_worker_killed_mid_job_is_a_crash(pool: VerifierPool) -> None:
     import threading
 
@@ -122,6 +127,7 @@ def test_worker_killed_mid_job_is_a_crash(pool: VerifierPool) -> None:
     assert pool.verify(gold="3", prediction="\\boxed{3}").correct is True
 
 
+@pytest.mark.slow  # starts a pool of its own and asserts wall-clock time
 def test_a_timeout_on_a_starved_worker_is_retried_with_a_longer_limit(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -72,6 +72,7 @@ def _gone(pid: int) -> bool:
     return False
 
 
+@pytest.mark.slow  # starts a pool of its own and waits for its workers to go
 def test_context_manager_stops_workers() -> None:
     with VerifierPool(workers=2, timeout=5.0) as p:
         assert p.verify(gold="1", prediction="\\boxed{1}").correct is True
@@ -85,12 +86,14 @@ def test_context_manager_stops_workers() -> None:
     assert all(_gone(pid) for pid in pids)
 
 
+@pytest.mark.slow  # starts the module's own default pool (the fast set lends it the session's)
 def test_module_level_functions() -> None:
     assert verify(gold="3\\sqrt{2}", prediction="\\boxed{\\sqrt{18}}").correct is True
     got = verify_batch(["1", "2"], ["The answer is 1", "The answer is 1"], strict=True)
     assert [v.reason for v in got] == ["no boxed answer", "no boxed answer"]
 
 
+@pytest.mark.slow  # a fresh interpreter (a subprocess)
 def test_import_does_not_load_math_verify() -> None:
     code = "import lensrl.verify, sys; print('math_verify' in sys.modules, 'sympy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -147,6 +150,7 @@ def _pool_with_server(monkeypatch: pytest.MonkeyPatch, code: str) -> VerifierPoo
     return VerifierPool(workers=1, timeout=1.0)
 
 
+@pytest.mark.slow  # starts a (fake) server and asserts wall-clock time
 def test_server_that_cannot_start_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     from lensrl.verify import VerifierError
 
@@ -158,6 +162,7 @@ def test_server_that_cannot_start_is_a_clear_error(monkeypatch: pytest.MonkeyPat
     p.close()
 
 
+@pytest.mark.slow  # starts a (fake) server and asserts wall-clock time
 def test_server_that_hangs_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     from lensrl.verify import VerifierError
     from lensrl.verify import pool as pool_module
@@ -171,6 +176,7 @@ def test_server_that_hangs_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> 
     p.close()
 
 
+@pytest.mark.slow  # starts a (fake) server and asserts wall-clock time
 def test_protocol_error_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     from lensrl.verify import VerifierError
 
@@ -182,6 +188,7 @@ def test_protocol_error_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> Non
     p.close()
 
 
+@pytest.mark.slow  # starts a pool of its own
 def test_strict_default_of_the_pool(pool: VerifierPool) -> None:
     with VerifierPool(workers=1, strict=True) as strict_pool:
         assert strict_pool.verify(gold="4", prediction="The answer is 4").reason == "no boxed answer"
