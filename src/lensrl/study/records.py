@@ -64,11 +64,10 @@ class ProblemCounts:
 
     def values(self, ks: Sequence[int] = DEFAULT_KS) -> Values:
         """``{bucket: {k: mean pass@k}}`` over each bucket's problems (k <= the fewest samples)."""
-        out: Values = {}
-        for bucket, mask in bucket_masks(list(self.levels)).items():
-            out[bucket] = {k: float(pass_at_k_per_problem(self.n, self.c, k)[mask].mean())
-                           for k in ks if k <= int(self.n.min())}
-        return out
+        n, c = self.n.tolist(), self.c.tolist()
+        per = {k: pass_at_k_per_problem(n, c, k) for k in ks if k <= min(n)}
+        return {bucket: {k: float(v[mask].mean()) for k, v in per.items()}
+                for bucket, mask in bucket_masks(list(self.levels)).items()}
 
 
 @dataclass(frozen=True)
