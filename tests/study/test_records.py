@@ -19,7 +19,7 @@ from lensrl.study.records import (
     write_study_data,
 )
 
-COMMITTED = Path(__file__).resolve().parents[2] / "results" / "study" / "summary.json"
+COMMITTED = Path(__file__).resolve().parents[2] / "results" / "study" / "first" / "summary.json"
 
 
 def _counts(rng: np.random.Generator, m: int = 30) -> ProblemCounts:

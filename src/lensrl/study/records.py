@@ -46,7 +46,7 @@ RECORDS_FILE = "runs.json.gz"
 FORMAT = 1
 STEP0 = "step0"  # the arm name of the warm-up checkpoint's evaluations
 # Where the first study's per-seed values come from: its run folders were not kept.
-LEGACY_SOURCE = ("results/study/summary.json of the first study (2026-12-02, commit 0164ea0); "
+LEGACY_SOURCE = ("results/study/first/summary.json, the first study (2026-12-02, commit 0164ea0); "
                  "run folders not kept, so no per-problem counts")
 
 Values = dict[str, dict[int, float]]
