@@ -15,7 +15,7 @@ import pytest
 import lensrl.study.runner as runner
 from lensrl.eval.evaluate import build_result, write_eval
 from lensrl.eval.passk import pass_at_k_per_problem
-from lensrl.study import arm_train_config, build_summary, plan_runs, run_study
+from lensrl.study import arm_train_config, build_summary, run_order, run_study
 from lensrl.study.records import load_study_data
 from lensrl.study.summary import write_summary
 
@@ -183,7 +183,7 @@ def test_summary_of_no_effect_is_not_significant_and_states_the_mde(micro_config
     level = s["paired"]["lens_vs_grpo"]["by_level"]["level_5"]["pass@1"]
     assert level["mde_seed_t"] > 0 and level["tost"]["p"] is not None
     assert s["complete"] is False  # a lens seed is missing
-    assert [r.arm for r in plan_runs(cfg)][:2] == ["grpo", "lens"]
+    assert [r.arm for r in run_order(cfg)][:2] == ["grpo", "lens"]
 
 
 def test_a_second_study_on_the_same_folder_stops(micro_config):
