@@ -5,11 +5,12 @@ The fast set (``make test``) starts no process of its own: a test that does (``s
 it sets up, fails unless it is marked ``@pytest.mark.slow`` (``make test-slow``). The one
 exception is the verifier pool of the session (``shared_verifier``): started once, by this file,
 and lent to every fast test that judges answers, the trainer's included (tests/README.md).
+``process_guard.py`` enforces the rule.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -37,10 +38,17 @@ class SharedVerifier:
     evaluation's): it judges on the session's pool with its own ``strict`` and ``timeout``
     defaults, and leaves the pool running when it is closed."""
 
-    def __init__(self, pool: Any, workers: int | None = None, timeout: float = 5.0, *,
+    def __init__(self, workers: int | None = None, timeout: float = 5.0, *,
                  strict: bool = False, **_: Any) -> None:
-        self._pool, self.timeout, self.strict = pool, timeout, strict
-        self.workers = pool.workers
+        self.timeout, self.strict = timeout, strict
+
+    @property
+    def workers(self) -> int:
+        return int(_shared_pool().workers)
+
+    @property
+    def stats(self) -> dict[str, int]:
+        return dict(_shared_pool().stats)
 
     def verify(self, *, gold: str, prediction: str, strict: bool | None = None,
                timeout: float | None = None) -> Any:
@@ -48,9 +56,9 @@ class SharedVerifier:
 
     def verify_batch(self, golds: Sequence[str], predictions: Sequence[str], *,
                      strict: bool | None = None, timeout: float | None = None) -> list[Any]:
-        return self._pool.verify_batch(golds, predictions,
-                                       strict=self.strict if strict is None else strict,
-                                       timeout=self.timeout if timeout is None else timeout)
+        return _shared_pool().verify_batch(golds, predictions,
+                                           strict=self.strict if strict is None else strict,
+                                           timeout=self.timeout if timeout is None else timeout)
 
     def start(self) -> None:
         pass
@@ -65,43 +73,46 @@ class SharedVerifier:
         pass
 
 
+_session_pool: list[Any] = []
+
+
+def _shared_pool() -> Any:
+    """The session's verifier pool (2 workers, 5 s per pair), started on first use, so that a
+    run that judges nothing starts none."""
+    if not _session_pool:
+        from process_guard import shared_processes
+
+        from lensrl.verify.pool import VerifierPool  # the class itself, never the stand-in
+
+        with shared_processes():
+            pool = VerifierPool(workers=2, timeout=5.0)
+            pool.start()
+        _session_pool.append(pool)
+    return _session_pool[0]
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    while _session_pool:
+        _session_pool.pop().close()
+
+
 @pytest.fixture(scope="session")
-def shared_verifier() -> Iterator[Any]:
-    """The one verifier pool of the session (2 workers, 5 s per pair), started once."""
-    from process_guard import shared_processes
-
-    from lensrl.verify import VerifierPool
-
-    with shared_processes():
-        pool = VerifierPool(workers=2, timeout=5.0)
-        pool.start()
-    try:
-        yield pool
-    finally:
-        pool.close()
+def shared_verifier() -> Any:
+    """The one verifier pool of the session, for tests that judge on a pool themselves."""
+    return _shared_pool()
 
 
-@pytest.fixture(autouse=True)
-def _fast_tests_judge_on_the_shared_verifier(request: pytest.FixtureRequest) -> Iterator[None]:
-    """In the fast set, a ``VerifierPool`` made by the code under test, or the module-level
-    ``verify``/``verify_batch``, judges on ``shared_verifier`` instead of starting a server."""
-    if request.node.get_closest_marker("slow") is not None:
-        yield
-        return
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    """In the fast set, from the test's first fixture to its last teardown, a ``VerifierPool``
+    made by the code under test and the module-level ``verify``/``verify_batch`` judge on the
+    session's pool instead of starting a server."""
+    if item.get_closest_marker("slow") is not None:
+        return (yield)
     import lensrl.verify
     import lensrl.verify.pool
 
-    shared: list[Any] = []
-
-    def pool() -> Any:
-        if not shared:  # started on the first use, so a test that judges nothing starts none
-            shared.append(request.getfixturevalue("shared_verifier"))
-        return shared[0]
-
-    def view(*args: Any, **kwargs: Any) -> SharedVerifier:
-        return SharedVerifier(pool(), *args, **kwargs)
-
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(lensrl.verify, "VerifierPool", view)
-        mp.setattr(lensrl.verify.pool, "default_pool", lambda workers=None: pool())
-        yield
+        mp.setattr(lensrl.verify, "VerifierPool", SharedVerifier)
+        mp.setattr(lensrl.verify.pool, "default_pool", lambda workers=None: _shared_pool())
+        return (yield)

@@ -23,9 +23,10 @@ from typing import Any
 import pytest
 
 
-class ProcessInFastSet(BaseException):  # noqa: N818  (named for what happened, like SystemExit)
-    """A test without the ``slow`` marker started a process. A BaseException, so that code under
-    test that catches ``Exception`` cannot turn it into an ordinary error, or a pass."""
+class ProcessInFastSet(pytest.fail.Exception):
+    """A test without the ``slow`` marker started a process. A test outcome like ``pytest.fail``
+    (not an ``Exception``), so that code under test that catches ``Exception`` cannot turn it into
+    an ordinary error or a pass, and pytest reports it as a failure of the test."""
 
 
 _running: list[pytest.Item] = []  # the tests being set up, run or torn down (pytester nests)
