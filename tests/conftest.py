@@ -10,6 +10,7 @@ and lent to every fast test that judges answers, the trainer's included (tests/R
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,6 +19,12 @@ import torch
 
 # process_guard: the fast set starts no process; pytester: tests/test_process_guard.py
 pytest_plugins = ("process_guard", "pytester")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # platform.processor() runs `uname -p` once per interpreter and keeps the answer; lensrl.bench
+    # describes the machine with it. Asked here, before any test, like the shared verifier pool.
+    platform.processor()
 
 
 @pytest.fixture

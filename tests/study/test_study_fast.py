@@ -56,6 +56,7 @@ def stubbed(micro_config, monkeypatch):
     return micro_config, calls
 
 
+@pytest.mark.slow  # its records name the git commit: two `git` subprocesses
 def test_finished_runs_are_skipped_partial_resumed_trained_only_evaluated(stubbed):
     cfg, calls = stubbed
     assert run_study(cfg, max_runs=1)["executed"] == 1
