@@ -197,3 +197,18 @@ def test_a_second_study_on_the_same_folder_stops(micro_config):
         run_study(micro_config)
     with RunLock(micro_config.out_dir):  # released with the first holder
         pass
+
+
+def test_records_lost_or_never_written_are_rebuilt_from_the_run_folders(stubbed):
+    cfg, _ = stubbed
+    run_study(cfg)
+    path = load_study_data(cfg.results).path
+    before = path.read_bytes()
+    path.unlink()  # e.g. a study killed between an evaluation and its record
+    assert runner.sync_records(cfg) == 4
+    assert sorted(load_study_data(cfg.results).records) == [
+        ("grpo", 0), ("grpo", 1), ("lens", 0), ("lens", 1)]
+    assert runner.sync_records(cfg) == 0  # nothing missing: nothing rewritten
+    got = load_study_data(cfg.results).records["lens", 1]
+    assert got.train_s == pytest.approx(1.0) and got.eval_s == 0.25
+    assert len(before) > 0

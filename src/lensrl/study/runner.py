@@ -192,9 +192,36 @@ def evaluate_step0(cfg: StudyConfig, seed: int) -> dict[str, Any]:
                 finally:
                     state.verifier.close()
         eval_s = evaluate_run(cfg, run_dir, 0, seed)
+        info = {"arm": STEP0, "seed": seed, "steps": 0, "eval_s": eval_s, "train_s": None}
+        atomic_write_text(run_dir / RUN_FILE, json.dumps(info, indent=1) + "\n")
         save_record(cfg.results, record_from_run(run_dir, STEP0, seed, 0, train_s=None,
                                                  eval_s=eval_s))
     return {"arm": STEP0, "seed": seed}
+
+
+def sync_records(cfg: StudyConfig, *, rewrite: bool = False) -> int:
+    """Record every finished run (and step-0 evaluation) on this machine that the records lack
+    (a study killed between an evaluation and its record), or every one with ``rewrite``.
+    Returns how many were written."""
+    from lensrl.study.records import load_study_data
+
+    have = load_study_data(cfg.results).records
+    seeds = range(max(a.seeds for a in cfg.arms.values()))
+    todo = [(STEP0, s, step0_dir(cfg, s), 0) for s in seeds]
+    todo += [(r.arm, r.seed, r.run_dir, cfg.rl_steps) for r in run_order(cfg)]
+    written = 0
+    for arm, seed, run_dir, steps in todo:
+        old = have.get((arm, seed))
+        info_path = run_dir / RUN_FILE
+        if run_progress(run_dir, steps) != "done" or not info_path.is_file():
+            continue
+        if old is None or old.legacy or rewrite:
+            info = json.loads(info_path.read_text())
+            save_record(cfg.results, record_from_run(run_dir, arm, seed, steps,
+                                                     train_s=info.get("train_s"),
+                                                     eval_s=info.get("eval_s")))
+            written += 1
+    return written
 
 
 def train_seconds(run_dir: Path) -> float:
@@ -223,6 +250,7 @@ def run_study(cfg: StudyConfig, *, max_runs: int | None = None, jobs: int = 1) -
 
 def _run_all(cfg: StudyConfig, max_runs: int | None, jobs: int = 1) -> dict[str, Any]:
     ensure_warmup(cfg)
+    sync_records(cfg)
     for seed in range(max(a.seeds for a in cfg.arms.values())):
         evaluate_step0(cfg, seed)
     planned = run_order(cfg)
