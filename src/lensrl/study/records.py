@@ -22,7 +22,8 @@ File shape (gzip, JSON)::
      "problem_sets": {"<key>": {"ids": [...], "levels": [...]}},
      "runs": [{"arm", "seed", "step", "values": {bucket: {k: v}},
                "problems": {"set": "<key>", "n": [...], "c": [...]} | null,
-               "metrics", "series": [{"step": 1, "reward/mean": ..}, ..], "train_s", "eval_s", "sampling", "config", "provenance"}, ...]}
+               "metrics", "series": [{"step": 1, "reward/mean": ..}, ..],
+               "train_s", "eval_s", "sampling", "config", "provenance"}, ...]}
 """
 
 from __future__ import annotations
@@ -185,8 +186,11 @@ def curves(run_dir: Path) -> list[dict[str, float]]:
 
 
 def record_from_run(run_dir: Path, arm: str, seed: int, step: int, *,
-                    train_s: float | None, eval_s: float | None) -> RunRecord:
-    """The record of a finished run folder: its evaluation at ``step``, metrics and config."""
+                    train_s: float | None, eval_s: float | None,
+                    made_by: dict[str, Any] | None = None) -> RunRecord:
+    """The record of a finished run folder: its evaluation at ``step``, metrics and config.
+    ``made_by``: the provenance taken by the process that trained and evaluated it (the code
+    and machine that ran); else this process's."""
     from lensrl.eval.evaluate import read_eval
     from lensrl.runs import read_config
 
@@ -196,7 +200,7 @@ def record_from_run(run_dir: Path, arm: str, seed: int, step: int, *,
                      metrics=training_metrics(run_dir), series=curves(run_dir),
                      train_s=train_s, eval_s=eval_s,
                      sampling=dict(ev.get("sampling") or {}), config=read_config(run_dir),
-                     provenance=provenance())
+                     provenance=dict(made_by) if made_by else provenance())
 
 
 # --- the file --------------------------------------------------------------------------------
