@@ -28,9 +28,10 @@ import math
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, overload
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
@@ -38,6 +39,8 @@ SAMPLES_FILE = "samples.jsonl"
 CHECKPOINTS_DIR = "checkpoints"
 MANIFEST_FILE = "manifest.json"
 LOCK_NAME = ".lock"
+
+T = TypeVar("T")
 
 
 class RunLockedError(RuntimeError):
@@ -324,13 +327,42 @@ def checkpoint_dirs(run_dir: str | os.PathLike[str]) -> dict[int, Path]:
     return found
 
 
-def latest_checkpoint(run_dir: str | os.PathLike[str]) -> tuple[int, Path] | None:
-    """``(step, folder)`` of the newest complete checkpoint, or None."""
+@overload
+def latest_checkpoint(run_dir: str | os.PathLike[str]) -> tuple[int, Path] | None: ...
+
+
+@overload
+def latest_checkpoint(run_dir: str | os.PathLike[str], read: Callable[[Path, int], T], *,
+                      damaged: Callable[[int, CheckpointError], None] | None = None,
+                      ) -> tuple[int, T] | None: ...
+
+
+def latest_checkpoint(run_dir: str | os.PathLike[str], read: Callable[[Path, int], Any] | None = None,
+                      *, damaged: Callable[[int, CheckpointError], None] | None = None,
+                      ) -> tuple[int, Any] | None:
+    """The newest checkpoint of a run, or None when it has none: the one place that picks it
+    (the trainer's ``--resume``, the model loader, the CLI all call this).
+
+    Without ``read``: ``(step, folder)`` of the newest complete checkpoint. With ``read``, a
+    loader ``read(folder, step)`` that raises :class:`CheckpointError` for a damaged
+    checkpoint: ``(step, read(folder, step))`` of the newest one it reads, each damaged one on
+    the way handed to ``damaged(step, error)`` and the next older one tried. When none reads,
+    a :class:`CheckpointError` names the newest one's problem and how many older ones failed."""
     found = checkpoint_dirs(run_dir)
-    if not found:
+    errors: list[CheckpointError] = []
+    for step in sorted(found, reverse=True):
+        if read is None:
+            return step, found[step]
+        try:
+            return step, read(found[step], step)
+        except CheckpointError as err:
+            errors.append(err)
+            if damaged is not None:
+                damaged(step, err)
+    if not errors:
         return None
-    step = max(found)
-    return step, found[step]
+    more = f" (and {len(errors) - 1} older checkpoint(s) are damaged too)" if len(errors) > 1 else ""
+    raise CheckpointError(f"no usable checkpoint: {errors[0]}{more}")
 
 
 # --- checkpoint manifests ----------------------------------------------------------------------

@@ -87,7 +87,7 @@ def test_algo_config_accepts_every_core_estimator():
         AlgoConfig(estimator=name)
 
 
-# --- 0.1's names (issue 16) -------------------------------------------------------------------
+# --- 0.1's names (lensrl.train.migrate) --------------------------------------------------------
 
 OLD = {"model": {"name": "tiny", "size": "nano", "logprob_micro_batch": 8},
        "algo": {"prompts_per_rollout": 4, "prompts_per_update": 2, "micro_batch": 3}}
@@ -120,20 +120,16 @@ def test_set_with_an_old_key_sets_the_new_one():
     assert cfg.batch.rows_per_micro_batch == 7 and cfg.model.name == "small"
 
 
-def test_presets_use_only_current_names_and_tiny_models_match_the_policy_presets():
+def test_presets_use_only_current_names():
     import warnings
-
-    from lensrl.policy import TINY_PRESETS
-    from lensrl.train.config import TINY_MODELS
 
     for name in preset_names():
         with warnings.catch_warnings():
             warnings.simplefilter("error", DeprecationWarning)
             TrainConfig.from_dict(load_preset(name), source=name)
-    assert set(TINY_MODELS) == set(TINY_PRESETS)
 
 
-# --- values typed by the schema (issue 28) ----------------------------------------------------
+# --- values typed by the schema (lensrl.train.coerce) ---------------------------------------
 
 
 def test_yaml_values_are_converted_to_the_field_type(tmp_path):
@@ -198,7 +194,7 @@ def test_old_and_new_key_on_the_command_line_conflict():
 
 def test_the_cli_prints_each_rename_once_on_one_line(capsys):
     from lensrl.cli import renamed_keys_shown
-    from lensrl.train.config import RenamedKeyWarning
+    from lensrl.train.migrate import RenamedKeyWarning
 
     with renamed_keys_shown():
         for _ in range(3):

@@ -375,7 +375,7 @@ def precision(spec: dict[str, Any], tmp: Path) -> dict[str, Any]:
     """bf16 (autocast over fp32 weights) ÷ fp32 step time of lensrl's trainer, interleaved in
     one run on the same work; with the compute dtype each ran in and whether this CPU has
     native bf16 (without it bf16 is emulated, and the ratio says how much that costs)."""
-    from lensrl.policy import cpu_has_fast_bf16
+    from lensrl.train.precision import cpu_has_fast_bf16
 
     setups = {}
     for dtype in ("float32", "bfloat16"):
