@@ -91,9 +91,9 @@ def _loop(state: RunState, cfg: TrainConfig, run_dir: Path, start: int, stop: St
             runlog.metrics(0, _evaluate(state, cfg, run_dir, 0))
         for step in range(start + 1, cfg.run.steps + 1):
             t0 = time.perf_counter()
-            # 1–6. collect, score, update; the step's metrics
+            # 1–5. collect, score, update, with the metrics to log
             batch, metrics, bad_updates = train_step(state, cfg, bad_updates)
-            # 7. evaluate and checkpoint
+            # 6–7. evaluate (its metrics join the step's), log, checkpoint
             if cfg.run.eval_every and (step % cfg.run.eval_every == 0 or step == cfg.run.steps):
                 t = time.perf_counter()
                 metrics.update(_evaluate(state, cfg, run_dir, step))
@@ -116,7 +116,7 @@ def _loop(state: RunState, cfg: TrainConfig, run_dir: Path, start: int, stop: St
 
 def train_step(state: RunState, cfg: TrainConfig, bad_updates: int = 0,
                ) -> tuple[ScoredBatch, dict[str, float], int]:
-    """One training step without its evaluation and checkpoint: the batch, its metrics, each
+    """Phases 1–5 of a step (no evaluation, log or checkpoint): the batch, its metrics, each
     phase's wall time among them (``time/rollout_s``, ``time/verify_s``, ``time/score_s``,
     ``time/update_s``), and the count of non-finite updates in a row. The benchmarks time the
     trainer through this function and these times (lensrl.bench.trainer)."""
@@ -130,7 +130,7 @@ def train_step(state: RunState, cfg: TrainConfig, bad_updates: int = 0,
     t = time.perf_counter()
     update_metrics, bad_updates = update(state, cfg, scored, bad_updates)
     times["time/update_s"] = time.perf_counter() - t
-    # 6. what the step logs
+    # what step 6 logs
     metrics = {**batch_metrics(scored), **scored.diagnostics, **update_metrics, **times}
     return scored, metrics, bad_updates
 
@@ -280,10 +280,10 @@ def update(
         for k, v in parts.items():
             totals.setdefault(k, []).append(v)
     out = {}
-    for k, v in totals.items():
+    for k, values in totals.items():
         if k in _ROW_METRICS:  # updates that trained no row have no value
-            v = [x for x in v if not math.isnan(x)]
-        out[k] = sum(v) / len(v) if v else math.nan
+            values = [x for x in values if not math.isnan(x)]
+        out[k] = sum(values) / len(values) if values else math.nan
     out["opt/skipped_updates"] = float(skipped)
     if skipped:  # only on steps that skipped one, so that a healthy run's metrics are unchanged
         out["train/skipped_nonfinite"] = float(skipped)
