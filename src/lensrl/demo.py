@@ -125,7 +125,7 @@ def before_after(run_dir: Path, ks: tuple[int, ...] = (1, 8)) -> dict[str, Any]:
 
 def demo_real(out: Path, *, rl_steps: int | None, overrides: list[str]) -> dict[str, Any]:
     """``lensrl demo --real`` into ``out``; resumable (see the module docstring)."""
-    from lensrl.eval.plan import format_plan, plan
+    from lensrl.eval.plan import format_status, plan
     from lensrl.report import build_report
 
     start, cpu = time.perf_counter(), time.process_time()
@@ -153,7 +153,7 @@ def demo_real(out: Path, *, rl_steps: int | None, overrides: list[str]) -> dict[
     # little, and an idle 2-core one runs this in about cpu_s / 2 to cpu_s seconds
     timings["cpu_s"] = time.process_time() - cpu
     summary = {"runs": [str(r) for r in runs], "report": str(report), "before_after": changes,
-               "plan_5pp": pilot, "plan_text": format_plan(pilot), "timings": timings}
+               "plan_5pp": pilot, "plan_text": format_status(pilot), "timings": timings}
     (out / "demo.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from lensrl.eval.passk import pass_at_k_per_problem
-from lensrl.study import arm_train_config, build_summary, load_study, plan_runs, run_study
-from lensrl.study.runner import run_state
+from lensrl.study import arm_train_config, build_summary, load_study, run_order, run_study
+from lensrl.study.runner import run_progress
 from lensrl.study.summary import write_report, write_summary
 from lensrl.train.trainer import train
 
@@ -37,14 +37,14 @@ def micro(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("micro")
     cfg = load_study(write_config(root, micro_dict(root)))
     first = run_study(cfg, max_runs=2, jobs=2)  # two spawned workers, then one process
-    plan = plan_runs(cfg)
+    plan = run_order(cfg)
     done = {r.run_dir: (r.run_dir / "eval" / "2.json").stat().st_mtime_ns for r in plan[:2]}
     killed = plan[2]
     cut = arm_train_config(cfg, killed.arm, killed.seed)
     cut.run.steps = 1  # a resume may change run.steps (lensrl.train.state.RESUMABLE_CHANGES)
     train(cut)
     step1 = _lines(killed.run_dir / "metrics.jsonl")
-    state_killed = run_state(killed.run_dir, cfg.rl_steps)
+    state_killed = run_progress(killed.run_dir, cfg.rl_steps)
     second = run_study(cfg)
     summary = build_summary(cfg)
     path = write_summary(cfg, summary)
@@ -66,7 +66,7 @@ def test_interrupted_study_resumes_without_redoing_finished_runs(micro):
     assert [r["step"] for r in rows] == [1, 2]
     assert _lines(killed / "metrics.jsonl")[0] == micro["step1"][0]  # step 1 kept, not redone
     assert json.loads((killed / "study.json").read_text())["resumed_from"] == "partial"
-    assert all(run_state(r.run_dir, 2) == "done" for r in micro["plan"])
+    assert all(run_progress(r.run_dir, 2) == "done" for r in micro["plan"])
 
 
 def test_same_seed_sees_the_same_problems_in_every_arm(micro):
@@ -128,9 +128,9 @@ def test_summary_numbers_are_the_runs_numbers(micro):
 
 
 def test_dry_run_after_the_runs_uses_their_times_and_variance(micro):
-    from lensrl.study.runner import format_plan
+    from lensrl.study.runner import format_status
 
-    text = format_plan(micro["cfg"])
+    text = format_status(micro["cfg"])
     assert "runs: 4 in 2 arms; done 4" in text
     assert "median of 4 finished runs" in text
     assert "seed plan all:4: sd of paired differences" in text

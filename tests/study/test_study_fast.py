@@ -15,7 +15,8 @@ import pytest
 import lensrl.study.runner as runner
 from lensrl.eval.evaluate import build_result, write_eval
 from lensrl.eval.passk import pass_at_k_per_problem
-from lensrl.study import arm_train_config, build_summary, plan_runs, run_study
+from lensrl.study import arm_train_config, build_summary, run_order, run_study
+from lensrl.study.records import load_study_data
 from lensrl.study.summary import write_summary
 
 
@@ -51,22 +52,35 @@ def stubbed(micro_config, monkeypatch):
     monkeypatch.setattr("lensrl.train.trainer.train", fake_train)
     monkeypatch.setattr(runner, "evaluate_run", fake_eval)
     monkeypatch.setattr(runner, "ensure_warmup", lambda cfg: {})
+    monkeypatch.setattr(runner, "evaluate_step0", lambda cfg, seed: calls.append(("step0", seed)))
     return micro_config, calls
 
 
 def test_finished_runs_are_skipped_partial_resumed_trained_only_evaluated(stubbed):
     cfg, calls = stubbed
     assert run_study(cfg, max_runs=1)["executed"] == 1
-    assert calls == [("train", "grpo-seed0", False), ("eval", "grpo-seed0")]
+    # the warm-up is scored first, once per seed, then the runs in plan order
+    assert calls == [("step0", 0), ("step0", 1), ("train", "grpo-seed0", False),
+                     ("eval", "grpo-seed0")]
+    records = load_study_data(cfg.results).records
+    assert list(records) == [("grpo", 0)] and records["grpo", 0].problems is not None
+    prov = records["grpo", 0].provenance  # taken by the process that ran it
+    assert prov["torch"] and "warmup_sha256" in prov and "commit" in prov
+    assert records["grpo", 0].config["run"]["seed"] == 0
+    calls[:] = [c for c in calls if c[0] != "step0"]
     calls.clear()
     _fake_run(cfg, "lens", 0, step=2)  # trained, killed before its evaluation
     _fake_run(cfg, "grpo", 1, step=1)  # killed after the checkpoint of step 1
     counts = run_study(cfg)
+    calls[:] = [c for c in calls if c[0] != "step0"]
     assert calls == [("eval", "lens-seed0"), ("train", "grpo-seed1", True),
                      ("eval", "grpo-seed1"), ("train", "lens-seed1", False), ("eval", "lens-seed1")]
     assert counts == {"planned": 4, "done_before": 1, "executed": 3, "remaining": 0}
     calls.clear()
-    assert run_study(cfg)["executed"] == 0 and calls == []  # all done: nothing redone
+    assert run_study(cfg)["executed"] == 0  # all done: nothing redone
+    assert [c for c in calls if c[0] != "step0"] == []
+    assert sorted(load_study_data(cfg.results).records) == [
+        ("grpo", 0), ("grpo", 1), ("lens", 0), ("lens", 1)]
     info = json.loads((cfg.run_dir("grpo", 1) / "study.json").read_text())
     assert info["resumed_from"] == "partial" and info["eval_s"] == 0.25
     assert info["train_s"] == pytest.approx(0.5 * 2)
@@ -171,14 +185,32 @@ def test_summary_of_no_effect_is_not_significant_and_states_the_mde(micro_config
     level = s["paired"]["lens_vs_grpo"]["by_level"]["level_5"]["pass@1"]
     assert level["mde_seed_t"] > 0 and level["tost"]["p"] is not None
     assert s["complete"] is False  # a lens seed is missing
-    assert [r.arm for r in plan_runs(cfg)][:2] == ["grpo", "lens"]
+    assert [r.arm for r in run_order(cfg)][:2] == ["grpo", "lens"]
 
 
 def test_a_second_study_on_the_same_folder_stops(micro_config):
-    from lensrl.train.config import ConfigError
+    import os
 
-    with (runner.study_lock(micro_config),
-          pytest.raises(ConfigError, match="another lensrl study is running")):
+    from lensrl.runs import RunLock, RunLockedError
+
+    # the study folder takes the run folders' one lock, so the refusal names the holder
+    with (RunLock(micro_config.out_dir),
+          pytest.raises(RunLockedError, match=f"pid {os.getpid()}")):
         run_study(micro_config)
-    with runner.study_lock(micro_config):  # released with the first holder
+    with RunLock(micro_config.out_dir):  # released with the first holder
         pass
+
+
+def test_records_lost_or_never_written_are_rebuilt_from_the_run_folders(stubbed):
+    cfg, _ = stubbed
+    run_study(cfg)
+    path = load_study_data(cfg.results).path
+    before = path.read_bytes()
+    path.unlink()  # e.g. a study killed between an evaluation and its record
+    assert runner.sync_records(cfg) == 4
+    assert sorted(load_study_data(cfg.results).records) == [
+        ("grpo", 0), ("grpo", 1), ("lens", 0), ("lens", 1)]
+    assert runner.sync_records(cfg) == 0  # nothing missing: nothing rewritten
+    got = load_study_data(cfg.results).records["lens", 1]
+    assert got.train_s == pytest.approx(1.0) and got.eval_s == 0.25
+    assert len(before) > 0

@@ -102,7 +102,7 @@ def plan(
     }
 
 
-def format_plan(result: dict[str, Any]) -> str:
+def format_status(result: dict[str, Any]) -> str:
     lines = [
         f"Seeds per arm to detect δ = {100 * result['delta']:.2f} pp with power "
         f"{result['power']} at α = {result['alpha']} (two-sided, seed-level test)",
@@ -170,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as err:
         print(f"lensrl plan: error: {one_line(err)}", file=sys.stderr)
         return 2
-    print(format_plan(result))
+    print(format_status(result))
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=1) + "\n")
