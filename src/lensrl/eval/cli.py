@@ -130,8 +130,9 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from lensrl.data import format_prompt
-    from lensrl.policy import autocast, load_checkpoint, select_dtype
+    from lensrl.policy import load_checkpoint
     from lensrl.train.config import ConfigError, TrainConfig
+    from lensrl.train.precision import autocast, select_dtype
 
     if args.ks is None:
         args.ks = [k for k in DEFAULT_KS if k <= args.samples]

@@ -24,8 +24,9 @@ from pathlib import Path
 from lensrl.cli import one_line
 from lensrl.study.config import StudyConfig, arm_train_config, load_study, study_from_dict
 from lensrl.study.records import RECORDS_FILE, STEP0, load_study_data
+from lensrl.study.report import write_report
 from lensrl.study.runner import format_status, measure, run_order, run_progress, run_study
-from lensrl.study.summary import build_summary, write_report, write_summary
+from lensrl.study.summary import build_summary, write_summary
 from lensrl.train.config import ConfigError
 
 __all__ = [

@@ -153,7 +153,8 @@ def execute_run(cfg: StudyConfig, run: StudyRun) -> dict[str, Any]:
         train(tcfg, resume=state == "partial")
     eval_s = evaluate_run(cfg, run.run_dir, steps, run.seed)
     info = {"arm": run.arm, "seed": run.seed, "steps": steps, "eval_s": eval_s,
-            "train_s": train_seconds(run.run_dir), "resumed_from": state}
+            "train_s": train_seconds(run.run_dir), "resumed_from": state,
+            "provenance": run_provenance(cfg)}
     atomic_write_text(run.run_dir / RUN_FILE, json.dumps(info, indent=1) + "\n")
     return info
 
@@ -162,7 +163,18 @@ def record_run(cfg: StudyConfig, run: StudyRun, info: dict[str, Any]) -> None:
     """Add a finished run to the committed records (``<results>/runs.json.gz``). Called in the
     study's own process only, so that parallel workers never write the file at once."""
     save_record(cfg.results, record_from_run(run.run_dir, run.arm, run.seed, int(info["steps"]),
-                                             train_s=info["train_s"], eval_s=info["eval_s"]))
+                                             train_s=info["train_s"], eval_s=info["eval_s"],
+                                             made_by=info.get("provenance")))
+
+
+def run_provenance(cfg: StudyConfig) -> dict[str, Any]:
+    """This process's code and machine (lensrl.study.records.provenance) and the warm-up's
+    sha256, so that runs from two different starting checkpoints are never taken for pairs."""
+    from lensrl.runs import file_sha256
+    from lensrl.study.records import provenance
+
+    weights = cfg.warmup_dir / "model.safetensors"
+    return {**provenance(), "warmup_sha256": file_sha256(weights) if weights.is_file() else None}
 
 
 # --- step 0: the warm-up checkpoint, scored as every run is ----------------------------------
@@ -192,9 +204,38 @@ def evaluate_step0(cfg: StudyConfig, seed: int) -> dict[str, Any]:
                 finally:
                     state.verifier.close()
         eval_s = evaluate_run(cfg, run_dir, 0, seed)
+        info = {"arm": STEP0, "seed": seed, "steps": 0, "eval_s": eval_s, "train_s": None,
+                "provenance": run_provenance(cfg)}
+        atomic_write_text(run_dir / RUN_FILE, json.dumps(info, indent=1) + "\n")
         save_record(cfg.results, record_from_run(run_dir, STEP0, seed, 0, train_s=None,
-                                                 eval_s=eval_s))
+                                                 eval_s=eval_s, made_by=info["provenance"]))
     return {"arm": STEP0, "seed": seed}
+
+
+def sync_records(cfg: StudyConfig, *, rewrite: bool = False) -> int:
+    """Record every finished run (and step-0 evaluation) on this machine that the records lack
+    (a study killed between an evaluation and its record), or every one with ``rewrite``.
+    Returns how many were written."""
+    from lensrl.study.records import load_study_data
+
+    have = load_study_data(cfg.results).records
+    seeds = range(max(a.seeds for a in cfg.arms.values()))
+    todo = [(STEP0, s, step0_dir(cfg, s), 0) for s in seeds]
+    todo += [(r.arm, r.seed, r.run_dir, cfg.rl_steps) for r in run_order(cfg)]
+    written = 0
+    for arm, seed, run_dir, steps in todo:
+        old = have.get((arm, seed))
+        info_path = run_dir / RUN_FILE
+        if run_progress(run_dir, steps) != "done" or not info_path.is_file():
+            continue
+        if old is None or old.legacy or rewrite:
+            info = json.loads(info_path.read_text())
+            save_record(cfg.results, record_from_run(run_dir, arm, seed, steps,
+                                                     train_s=info.get("train_s"),
+                                                     eval_s=info.get("eval_s"),
+                                                     made_by=info.get("provenance")))
+            written += 1
+    return written
 
 
 def train_seconds(run_dir: Path) -> float:
@@ -223,6 +264,7 @@ def run_study(cfg: StudyConfig, *, max_runs: int | None = None, jobs: int = 1) -
 
 def _run_all(cfg: StudyConfig, max_runs: int | None, jobs: int = 1) -> dict[str, Any]:
     ensure_warmup(cfg)
+    sync_records(cfg)
     for seed in range(max(a.seeds for a in cfg.arms.values())):
         evaluate_step0(cfg, seed)
     planned = run_order(cfg)
