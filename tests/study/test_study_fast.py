@@ -202,6 +202,7 @@ def test_a_second_study_on_the_same_folder_stops(micro_config):
         pass
 
 
+@pytest.mark.slow  # its records name the git commit: two `git` subprocesses
 def test_records_lost_or_never_written_are_rebuilt_from_the_run_folders(stubbed):
     cfg, _ = stubbed
     run_study(cfg)
