@@ -9,8 +9,9 @@ A run folder holds:
 * ``checkpoints/step_<N>/`` (:func:`checkpoint_dirs`), written atomically by lensrl.train.state,
   each with a ``manifest.json`` of its files' sizes and sha256 (:func:`write_manifest`,
   :func:`check_manifest`);
-* ``eval/<step>.json`` (lensrl.eval.evaluate);
-* ``.lock``: held by the training process (:class:`RunLock`).
+* ``eval/<step>.json`` and named ``eval/<step>.<name>.json`` (:func:`write_eval`,
+  :func:`read_eval`; the content is lensrl.eval.evaluate's);
+* ``.lock``: held by the process that trains or evaluates in it (:class:`RunLock`).
 
 One rule for JSONL everywhere: blank lines are skipped, a torn LAST line (a run killed or still
 writing) is dropped, any other bad line is an error naming the file and line.
@@ -26,8 +27,10 @@ import hashlib
 import json
 import math
 import os
+import re
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +41,7 @@ SAMPLES_FILE = "samples.jsonl"
 CHECKPOINTS_DIR = "checkpoints"
 MANIFEST_FILE = "manifest.json"
 LOCK_NAME = ".lock"
+EVAL_DIR = "eval"
 
 
 class RunLockedError(RuntimeError):
@@ -49,12 +53,13 @@ class CheckpointError(RuntimeError):
 
 
 class RunLock:
-    """An exclusive lock on a run folder, held by ``train`` for the whole run.
+    """An exclusive lock on a run folder, held by ``train`` for the whole run and by ``lensrl
+    eval`` while it evaluates (so an evaluation never races training's own, or another's).
 
     ``fcntl.flock`` on ``<run_dir>/.lock``, which holds the owner's PID. The kernel drops the
     lock when its process dies, however it dies, so a ``kill -9`` never leaves a stale lock in
     the way of ``--resume``; the PID left in the file is only read to name the owner while the
-    lock is held. Readers (``eval``, ``report``) take no lock. (The ``filelock`` package
+    lock is held. Readers (``compare``, ``report``) take no lock. (The ``filelock`` package
     truncates the file when it tries to lock, which would erase the owner's PID.)
     """
 
@@ -331,6 +336,91 @@ def latest_checkpoint(run_dir: str | os.PathLike[str]) -> tuple[int, Path] | Non
         return None
     step = max(found)
     return step, found[step]
+
+
+# --- evaluations: eval/<step>.json, eval/<step>.<name>.json ----------------------------------
+
+
+class EvalExistsError(FileExistsError):
+    """An evaluation of this step with other settings is already in the run folder."""
+
+
+_EVAL_NAME = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def eval_path(run_dir: str | os.PathLike[str], step: int, name: str | None = None) -> Path:
+    """``eval/<step>.json``, or ``eval/<step>.<name>.json`` for a named evaluation."""
+    if name is not None and not _EVAL_NAME.fullmatch(name):
+        raise ValueError(f"evaluation name {name!r}: use letters, digits, '_' and '-' only")
+    return Path(run_dir) / EVAL_DIR / (f"{int(step)}.json" if name is None
+                                       else f"{int(step)}.{name}.json")
+
+
+def eval_settings(sampling: dict[str, Any] | None, problem_ids: Sequence[Any]) -> dict[str, Any]:
+    """What makes two evaluations of one checkpoint the same: the sampling and the problems
+    (their ids say which data they came from; the bootstrap only summarises them)."""
+    return {"sampling": sampling, "problems": sorted(str(i) for i in problem_ids)}
+
+
+def _eval_settings_of(result: dict[str, Any]) -> dict[str, Any]:
+    return eval_settings(result.get("sampling"), [p["id"] for p in result.get("problems", [])])
+
+
+def check_eval_target(path: Path, settings: dict[str, Any]) -> None:
+    """Raise :class:`EvalExistsError` if ``path`` holds an evaluation with other ``settings``
+    (:func:`eval_settings`); ``lensrl eval`` asks before its work, :func:`write_eval` again."""
+    if not path.is_file():
+        return
+    old = _eval_settings_of(json.loads(path.read_text()))
+    if old != settings:
+        differ = ", ".join(k for k in settings if old.get(k) != settings[k])
+        raise EvalExistsError(
+            f"{path} holds an evaluation with other settings ({differ} differ); keep both "
+            "with --name NAME (writes eval/<step>.NAME.json), or replace it with --overwrite")
+
+
+def write_eval(run_dir: str | os.PathLike[str], step: int, result: dict[str, Any], *,
+               name: str | None = None, overwrite: bool = False) -> Path:
+    """Write ``eval/<step>.json`` (``eval/<step>.<name>.json``) atomically, ``step`` included.
+
+    An existing file with the same settings (a rerun, e.g. after a resume) is replaced; one
+    with other settings is kept and :class:`EvalExistsError` raised, unless ``overwrite``: an
+    evaluation is never silently replaced by a different one. The caller holds the run's
+    :class:`RunLock` (training and ``lensrl eval`` do), so the check and the write are one step.
+    """
+    path = eval_path(run_dir, step, name)
+    payload = {**result, "step": int(step)}
+    if not overwrite:
+        check_eval_target(path, _eval_settings_of(payload))
+    atomic_write_text(path, json.dumps(payload, indent=1) + "\n")
+    return path
+
+
+def eval_steps(run_dir: str | os.PathLike[str], name: str | None = None) -> list[int]:
+    """Steps with an ``eval/<step>.json`` (``eval/<step>.<name>.json``), ascending."""
+    folder = Path(run_dir) / EVAL_DIR
+    suffix = ".json" if name is None else f".{name}.json"
+    steps = (p.name[: -len(suffix)] for p in folder.glob(f"*{suffix}")) if folder.is_dir() else ()
+    return sorted(int(s) for s in steps if s.isdigit())
+
+
+def read_eval(run_dir: str | os.PathLike[str], step: int | None = None,
+              name: str | None = None) -> dict[str, Any]:
+    """Load ``eval/<step>.json`` (``eval/<step>.<name>.json``; the latest step when ``step``
+    is None). Raises ``FileNotFoundError`` naming the file when there is no such evaluation."""
+    if step is None:
+        steps = eval_steps(run_dir, name)
+        if not steps:
+            raise FileNotFoundError(
+                f"no {eval_path(run_dir, 0, name).name.replace('0', '<step>', 1)} in "
+                f"{Path(run_dir) / EVAL_DIR}; run `lensrl eval` first")
+        step = steps[-1]
+    path = eval_path(run_dir, step, name)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist (have steps {eval_steps(run_dir, name)})")
+    data: dict[str, Any] = json.loads(path.read_text())
+    data.setdefault("step", int(step))
+    return data
 
 
 # --- checkpoint manifests ----------------------------------------------------------------------

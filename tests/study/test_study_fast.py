@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import lensrl.study.runner as runner
-from lensrl.eval.evaluate import build_result, write_eval
+from lensrl.eval import build_result, write_eval
 from lensrl.eval.passk import pass_at_k_per_problem
 from lensrl.study import arm_train_config, build_summary, plan_runs, run_study
 from lensrl.study.summary import write_summary

@@ -120,7 +120,7 @@ def seeds_needed(sd: float, delta: float, power: float, alpha: float = 0.05,
 
 def seed_values(run_dir: Path, step: int, ks: Sequence[int]) -> dict[str, dict[int, float]]:
     """``{bucket: {k: pass@k}}`` of one run's evaluation at ``step`` (mean over problems)."""
-    from lensrl.eval.evaluate import read_eval
+    from lensrl.runs import read_eval
 
     ev = read_eval(run_dir, step)
     n = [int(p["n"]) for p in ev["problems"]]
@@ -206,13 +206,14 @@ def _compare_cells(cfg: StudyConfig, a: dict[int, Path], b: dict[int, Path], ste
     have: every number of a cell (the test, both CIs, the TOST, the MDE) comes from the same
     seed pairs, even when one arm has more seeds (the baseline's extra seeds, or a study
     stopped part-way, would otherwise make compare_runs fall back to an unpaired test)."""
-    from lensrl.eval.compare import compare_runs
+    from lensrl.compare.cells import Settings, compare_runs
 
     st = cfg.stats
     pairs = sorted(set(a) & set(b))
+    settings = Settings(resamples=st.resamples, permutations=st.permutations,
+                        confidence=st.confidence, seed=0)
     result = compare_runs([str(a[s]) for s in pairs], [str(b[s]) for s in pairs], step=step,
-                          ks=DEFAULT_KS, resamples=st.resamples, permutations=st.permutations,
-                          confidence=st.confidence, seed=0)
+                          ks=DEFAULT_KS, settings=settings)
     block: dict[str, Any] = {"pairs": len(pairs), "overall": {}, "by_level": {}}
     for row in result["comparisons"][0]["rows"]:
         bucket, k = row["bucket"], int(row["k"])

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-import lensrl.eval.seedstats as ss
+import lensrl.compare.stats as ss
 from lensrl.eval.passk import pass_at_k
 
 

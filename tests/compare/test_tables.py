@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lensrl.eval.tables import disagreements, format_table, row_cells
+from lensrl.compare.tables import disagreements, format_table, row_cells
 
 
 def _row(**kw: Any) -> dict[str, Any]:
