@@ -17,7 +17,7 @@ import pytest
 
 from lensrl.eval.passk import pass_at_k_per_problem
 from lensrl.study import arm_train_config, build_summary, load_study, plan_runs, run_study
-from lensrl.study.runner import run_state
+from lensrl.study.runner import run_progress
 from lensrl.study.summary import write_report, write_summary
 from lensrl.train.trainer import train
 
@@ -44,7 +44,7 @@ def micro(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     cut.run.steps = 1  # a resume may change run.steps (lensrl.train.state.RESUMABLE_CHANGES)
     train(cut)
     step1 = _lines(killed.run_dir / "metrics.jsonl")
-    state_killed = run_state(killed.run_dir, cfg.rl_steps)
+    state_killed = run_progress(killed.run_dir, cfg.rl_steps)
     second = run_study(cfg)
     summary = build_summary(cfg)
     path = write_summary(cfg, summary)
@@ -66,7 +66,7 @@ def test_interrupted_study_resumes_without_redoing_finished_runs(micro):
     assert [r["step"] for r in rows] == [1, 2]
     assert _lines(killed / "metrics.jsonl")[0] == micro["step1"][0]  # step 1 kept, not redone
     assert json.loads((killed / "study.json").read_text())["resumed_from"] == "partial"
-    assert all(run_state(r.run_dir, 2) == "done" for r in micro["plan"])
+    assert all(run_progress(r.run_dir, 2) == "done" for r in micro["plan"])
 
 
 def test_same_seed_sees_the_same_problems_in_every_arm(micro):

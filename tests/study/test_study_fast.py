@@ -16,6 +16,7 @@ import lensrl.study.runner as runner
 from lensrl.eval import build_result, write_eval
 from lensrl.eval.passk import pass_at_k_per_problem
 from lensrl.study import arm_train_config, build_summary, plan_runs, run_study
+from lensrl.study.records import load_study_data
 from lensrl.study.summary import write_summary
 
 
@@ -51,22 +52,33 @@ def stubbed(micro_config, monkeypatch):
     monkeypatch.setattr("lensrl.train.trainer.train", fake_train)
     monkeypatch.setattr(runner, "evaluate_run", fake_eval)
     monkeypatch.setattr(runner, "ensure_warmup", lambda cfg: {})
+    monkeypatch.setattr(runner, "evaluate_step0", lambda cfg, seed: calls.append(("step0", seed)))
     return micro_config, calls
 
 
 def test_finished_runs_are_skipped_partial_resumed_trained_only_evaluated(stubbed):
     cfg, calls = stubbed
     assert run_study(cfg, max_runs=1)["executed"] == 1
-    assert calls == [("train", "grpo-seed0", False), ("eval", "grpo-seed0")]
+    # the warm-up is scored first, once per seed, then the runs in plan order
+    assert calls == [("step0", 0), ("step0", 1), ("train", "grpo-seed0", False),
+                     ("eval", "grpo-seed0")]
+    records = load_study_data(cfg.results).records
+    assert list(records) == [("grpo", 0)] and records["grpo", 0].problems is not None
+    assert records["grpo", 0].provenance["torch"] and records["grpo", 0].config["run"]["seed"] == 0
+    calls[:] = [c for c in calls if c[0] != "step0"]
     calls.clear()
     _fake_run(cfg, "lens", 0, step=2)  # trained, killed before its evaluation
     _fake_run(cfg, "grpo", 1, step=1)  # killed after the checkpoint of step 1
     counts = run_study(cfg)
+    calls[:] = [c for c in calls if c[0] != "step0"]
     assert calls == [("eval", "lens-seed0"), ("train", "grpo-seed1", True),
                      ("eval", "grpo-seed1"), ("train", "lens-seed1", False), ("eval", "lens-seed1")]
     assert counts == {"planned": 4, "done_before": 1, "executed": 3, "remaining": 0}
     calls.clear()
-    assert run_study(cfg)["executed"] == 0 and calls == []  # all done: nothing redone
+    assert run_study(cfg)["executed"] == 0  # all done: nothing redone
+    assert [c for c in calls if c[0] != "step0"] == []
+    assert sorted(load_study_data(cfg.results).records) == [
+        ("grpo", 0), ("grpo", 1), ("lens", 0), ("lens", 1)]
     info = json.loads((cfg.run_dir("grpo", 1) / "study.json").read_text())
     assert info["resumed_from"] == "partial" and info["eval_s"] == 0.25
     assert info["train_s"] == pytest.approx(0.5 * 2)
@@ -175,10 +187,13 @@ def test_summary_of_no_effect_is_not_significant_and_states_the_mde(micro_config
 
 
 def test_a_second_study_on_the_same_folder_stops(micro_config):
-    from lensrl.train.config import ConfigError
+    import os
 
-    with (runner.study_lock(micro_config),
-          pytest.raises(ConfigError, match="another lensrl study is running")):
+    from lensrl.runs import RunLock, RunLockedError
+
+    # the study folder takes the run folders' one lock, so the refusal names the holder
+    with (RunLock(micro_config.out_dir),
+          pytest.raises(RunLockedError, match=f"pid {os.getpid()}")):
         run_study(micro_config)
-    with runner.study_lock(micro_config):  # released with the first holder
+    with RunLock(micro_config.out_dir):  # released with the first holder
         pass

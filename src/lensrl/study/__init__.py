@@ -20,7 +20,7 @@ from pathlib import Path
 
 from lensrl.cli import one_line
 from lensrl.study.config import StudyConfig, arm_train_config, load_study, study_from_dict
-from lensrl.study.runner import format_plan, measure, plan_runs, run_state, run_study
+from lensrl.study.runner import format_plan, measure, plan_runs, run_progress, run_study
 from lensrl.study.summary import build_summary, write_report, write_summary
 from lensrl.train.config import ConfigError
 
@@ -32,7 +32,7 @@ __all__ = [
     "load_study",
     "plan_runs",
     "run",
-    "run_state",
+    "run_progress",
     "run_study",
     "study_from_dict",
 ]
@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
             counts = run_study(cfg, max_runs=args.max_runs, jobs=args.jobs)
             print(f"study: {counts['executed']} runs this call, {counts['remaining']} of "
                   f"{counts['planned']} left")
-        if not any(run_state(r.run_dir, cfg.rl_steps) == "done" for r in plan_runs(cfg)):
+        if not any(run_progress(r.run_dir, cfg.rl_steps) == "done" for r in plan_runs(cfg)):
             print("study: no finished run yet, no summary written")
             return 0
         path = summarize(cfg, report=not args.no_report)

@@ -1,4 +1,8 @@
-"""Running the study: the shared warm-up, the ordered (arm, seed) runs, resume, and the plan.
+"""Running the study: the shared warm-up, its step-0 evaluations, the ordered (arm, seed) runs,
+resume, and the run order with its estimated time.
+
+Each finished run (and each step-0 evaluation) adds a record to ``<results>/runs.json.gz``
+(lensrl.study.records): the committed data every table is computed from.
 
 A run folder ``<out>/<arm>/seed<s>`` is the unit of work:
 * **done** when ``eval/<steps>.json`` exists (written atomically, last): skipped;
@@ -19,13 +23,14 @@ import os
 import shutil
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from lensrl.runs import CONFIG_FILE, atomic_write_text
+from lensrl.runs import CONFIG_FILE, RunLock, atomic_write_text, latest_checkpoint
 from lensrl.study.config import StudyConfig, arm_train_config
+from lensrl.study.records import STEP0, record_from_run, save_record
 from lensrl.train.config import ConfigError
 
 log = logging.getLogger("lensrl.study")
@@ -65,18 +70,14 @@ def plan_runs(cfg: StudyConfig) -> list[PlannedRun]:
     return out
 
 
-def _last_checkpoint(run_dir: Path) -> int | None:
-    from lensrl.runs import checkpoint_dirs
-
-    found = checkpoint_dirs(run_dir)
-    return max(found) if found else None
-
-
-def run_state(run_dir: Path, steps: int) -> str:
+def run_progress(run_dir: Path, steps: int) -> str:
     """``done``, ``trained`` (needs its evaluation), ``partial`` or ``todo`` (see module doc)."""
-    if (run_dir / "eval" / f"{steps}.json").is_file():
+    from lensrl.eval.evaluate import eval_path
+
+    if eval_path(run_dir, steps).is_file():
         return "done"
-    if _last_checkpoint(run_dir) == steps:
+    latest = latest_checkpoint(run_dir)
+    if latest is not None and latest[0] == steps:
         return "trained"
     return "partial" if (run_dir / CONFIG_FILE).is_file() else "todo"
 
@@ -146,7 +147,7 @@ def execute_run(cfg: StudyConfig, run: PlannedRun) -> dict[str, Any]:
 
     tcfg = arm_train_config(cfg, run.arm, run.seed)
     steps = tcfg.run.steps
-    state = run_state(run.run_dir, steps)
+    state = run_progress(run.run_dir, steps)
     if state in ("partial", "todo"):
         # resume from the last checkpoint (from step 0 when it died before the first one)
         train(tcfg, resume=state == "partial")
@@ -155,6 +156,45 @@ def execute_run(cfg: StudyConfig, run: PlannedRun) -> dict[str, Any]:
             "train_s": train_seconds(run.run_dir), "resumed_from": state}
     atomic_write_text(run.run_dir / RUN_FILE, json.dumps(info, indent=1) + "\n")
     return info
+
+
+def record_run(cfg: StudyConfig, run: PlannedRun, info: dict[str, Any]) -> None:
+    """Add a finished run to the committed records (``<results>/runs.json.gz``). Called in the
+    study's own process only, so that parallel workers never write the file at once."""
+    save_record(cfg.results, record_from_run(run.run_dir, run.arm, run.seed, int(info["steps"]),
+                                             train_s=info["train_s"], eval_s=info["eval_s"]))
+
+
+# --- step 0: the warm-up checkpoint, scored as every run is ----------------------------------
+
+
+def step0_dir(cfg: StudyConfig, seed: int) -> Path:
+    return cfg.out_dir / STEP0 / f"seed{seed}"
+
+
+def evaluate_step0(cfg: StudyConfig, seed: int) -> dict[str, Any]:
+    """Score the shared warm-up with seed ``seed``'s evaluation settings (the same problems,
+    samples and sampling seed as that seed's runs), so that each arm's change from its start is
+    paired by seed. The warm-up is saved as checkpoint 0 of a baseline-arm run folder with
+    0 steps, which ``lensrl eval`` reads like any other; done when its eval file exists."""
+    from lensrl.train.state import build_state, open_run_dir, save_state
+
+    run_dir = step0_dir(cfg, seed)
+    if run_progress(run_dir, 0) != "done":
+        tcfg = arm_train_config(cfg, cfg.stats.baseline, seed)
+        tcfg.run.steps, tcfg.run.run_dir, tcfg.run.name = 0, str(run_dir), f"step0-seed{seed}"
+        if latest_checkpoint(run_dir) is None:
+            with RunLock(run_dir):
+                open_run_dir(tcfg, run_dir, resume=run_dir.joinpath(CONFIG_FILE).is_file())
+                state = build_state(tcfg)
+                try:
+                    save_state(state, run_dir, 0, keep=1)
+                finally:
+                    state.verifier.close()
+        eval_s = evaluate_run(cfg, run_dir, 0, seed)
+        save_record(cfg.results, record_from_run(run_dir, STEP0, seed, 0, train_s=None,
+                                                 eval_s=eval_s))
+    return {"arm": STEP0, "seed": seed}
 
 
 def train_seconds(run_dir: Path) -> float:
@@ -173,40 +213,25 @@ def run_seconds(run_dir: Path) -> float | None:
     return float(info.get("train_s", 0.0)) + float(info.get("eval_s", 0.0))
 
 
-@contextlib.contextmanager
-def study_lock(cfg: StudyConfig) -> Iterator[None]:
-    """Hold ``<out>/.study.lock`` so that a second ``lensrl study`` on the same folder stops at
-    once instead of training the same runs twice (POSIX ``flock``; released when the process
-    dies, so a killed study never leaves a stale lock)."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no lock
-        yield
-        return
-    cfg.out_dir.mkdir(parents=True, exist_ok=True)
-    with open(cfg.out_dir / ".study.lock", "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise ConfigError(f"another lensrl study is running on {cfg.out_dir}") from None
-        yield
-
-
 def run_study(cfg: StudyConfig, *, max_runs: int | None = None, jobs: int = 1) -> dict[str, Any]:
     """The warm-up, then every run not yet done, in plan order (at most ``max_runs`` of them),
     ``jobs`` at a time. Returns counts; the caller writes the summary."""
-    with study_lock(cfg):
+    # the study folder's lock: a second `lensrl study` on it stops at once, naming the first
+    with RunLock(cfg.out_dir):
         return _run_all(cfg, max_runs, jobs)
 
 
 def _run_all(cfg: StudyConfig, max_runs: int | None, jobs: int = 1) -> dict[str, Any]:
     ensure_warmup(cfg)
+    for seed in range(max(a.seeds for a in cfg.arms.values())):
+        evaluate_step0(cfg, seed)
     planned = plan_runs(cfg)
-    done_before = sum(run_state(r.run_dir, cfg.rl_steps) == "done" for r in planned)
+    done_before = sum(run_progress(r.run_dir, cfg.rl_steps) == "done" for r in planned)
     todo = [(i, r) for i, r in enumerate(planned, 1)
-            if run_state(r.run_dir, cfg.rl_steps) != "done"][:max_runs]
+            if run_progress(r.run_dir, cfg.rl_steps) != "done"][:max_runs]
 
     def logged(i: int, run: PlannedRun, info: dict[str, Any]) -> None:
+        record_run(cfg, run, info)
         log.info("[%d/%d] %s seed %d: %s, train %.0f s, eval %.0f s", i, len(planned), run.arm,
                  run.seed, info["resumed_from"], info["train_s"], info["eval_s"])
 
@@ -215,7 +240,7 @@ def _run_all(cfg: StudyConfig, max_runs: int | None, jobs: int = 1) -> dict[str,
             logged(i, run, execute_run(cfg, run))
     else:
         _run_parallel(cfg, todo, jobs, logged)
-    remaining = sum(run_state(r.run_dir, cfg.rl_steps) != "done" for r in planned)
+    remaining = sum(run_progress(r.run_dir, cfg.rl_steps) != "done" for r in planned)
     return {"planned": len(planned), "done_before": done_before, "executed": len(todo),
             "remaining": remaining}
 
@@ -320,7 +345,7 @@ def format_plan(cfg: StudyConfig) -> str:
     """The ``--dry-run`` text: runs, their states, the order and the estimated time."""
     planned = plan_runs(cfg)
     steps = cfg.rl_steps
-    states = [run_state(r.run_dir, steps) for r in planned]
+    states = [run_progress(r.run_dir, steps) for r in planned]
     base = cfg.base_train()
     g = base.get("rollout", {}).get("samples_per_prompt")
     prompts = base.get("batch", {}).get("prompts_per_step")
