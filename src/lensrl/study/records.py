@@ -174,8 +174,7 @@ def training_metrics(run_dir: Path) -> dict[str, float]:
 def record_from_run(run_dir: Path, arm: str, seed: int, step: int, *,
                     train_s: float | None, eval_s: float | None) -> RunRecord:
     """The record of a finished run folder: its evaluation at ``step``, metrics and config."""
-    from lensrl.eval.evaluate import read_eval
-    from lensrl.runs import read_config
+    from lensrl.runs import read_config, read_eval
 
     ev = read_eval(run_dir, step)
     counts = counts_of(ev)

@@ -72,7 +72,7 @@ def plan_runs(cfg: StudyConfig) -> list[PlannedRun]:
 
 def run_progress(run_dir: Path, steps: int) -> str:
     """``done``, ``trained`` (needs its evaluation), ``partial`` or ``todo`` (see module doc)."""
-    from lensrl.eval.evaluate import eval_path
+    from lensrl.runs import eval_path
 
     if eval_path(run_dir, steps).is_file():
         return "done"
