@@ -343,22 +343,18 @@ def latest_checkpoint(run_dir: str | os.PathLike[str]) -> tuple[int, Path] | Non
     return step, found[step]
 
 
-# --- evaluations: eval/<step>.json, eval/<step>.<name>.json ----------------------------------
+# --- evaluations: eval/<step>.json, eval/<step>.<name>.json (content: lensrl.eval.evaluate) ---
 
 
 class EvalExistsError(FileExistsError):
     """An evaluation of this step with other settings is already in the run folder."""
 
 
-_EVAL_NAME = re.compile(r"[A-Za-z0-9_-]+")
-
-
 def eval_path(run_dir: str | os.PathLike[str], step: int, name: str | None = None) -> Path:
     """``eval/<step>.json``, or ``eval/<step>.<name>.json`` for a named evaluation."""
-    if name is not None and not _EVAL_NAME.fullmatch(name):
+    if name is not None and not re.fullmatch(r"[A-Za-z0-9_-]+", name):
         raise ValueError(f"evaluation name {name!r}: use letters, digits, '_' and '-' only")
-    return Path(run_dir) / EVAL_DIR / (f"{int(step)}.json" if name is None
-                                       else f"{int(step)}.{name}.json")
+    return Path(run_dir) / EVAL_DIR / f"{int(step)}{'' if name is None else '.' + name}.json"
 
 
 def eval_settings(sampling: dict[str, Any] | None, problem_ids: Sequence[Any]) -> dict[str, Any]:
@@ -367,16 +363,13 @@ def eval_settings(sampling: dict[str, Any] | None, problem_ids: Sequence[Any]) -
     return {"sampling": sampling, "problems": sorted(str(i) for i in problem_ids)}
 
 
-def _eval_settings_of(result: dict[str, Any]) -> dict[str, Any]:
-    return eval_settings(result.get("sampling"), [p["id"] for p in result.get("problems", [])])
-
-
 def check_eval_target(path: Path, settings: dict[str, Any]) -> None:
     """Raise :class:`EvalExistsError` if ``path`` holds an evaluation with other ``settings``
     (:func:`eval_settings`); ``lensrl eval`` asks before its work, :func:`write_eval` again."""
     if not path.is_file():
         return
-    old = _eval_settings_of(json.loads(path.read_text()))
+    old = json.loads(path.read_text())
+    old = eval_settings(old.get("sampling"), [p["id"] for p in old.get("problems", [])])
     if old != settings:
         differ = ", ".join(k for k in settings if old.get(k) != settings[k])
         raise EvalExistsError(
@@ -387,38 +380,33 @@ def check_eval_target(path: Path, settings: dict[str, Any]) -> None:
 def write_eval(run_dir: str | os.PathLike[str], step: int, result: dict[str, Any], *,
                name: str | None = None, overwrite: bool = False) -> Path:
     """Write ``eval/<step>.json`` (``eval/<step>.<name>.json``) atomically, ``step`` included.
-
-    An existing file with the same settings (a rerun, e.g. after a resume) is replaced; one
-    with other settings is kept and :class:`EvalExistsError` raised, unless ``overwrite``: an
-    evaluation is never silently replaced by a different one. The caller holds the run's
-    :class:`RunLock` (training and ``lensrl eval`` do), so the check and the write are one step.
-    """
+    One with the same settings (a rerun) is replaced; one with other settings is kept and
+    :class:`EvalExistsError` raised, unless ``overwrite``. The caller holds the run's
+    :class:`RunLock` (training and ``lensrl eval`` do), so the check and the write are one step."""
     path = eval_path(run_dir, step, name)
-    payload = {**result, "step": int(step)}
     if not overwrite:
-        check_eval_target(path, _eval_settings_of(payload))
-    atomic_write_text(path, json.dumps(payload, indent=1) + "\n")
+        ids = [p["id"] for p in result.get("problems", [])]
+        check_eval_target(path, eval_settings(result.get("sampling"), ids))
+    atomic_write_text(path, json.dumps({**result, "step": int(step)}, indent=1) + "\n")
     return path
 
 
 def eval_steps(run_dir: str | os.PathLike[str], name: str | None = None) -> list[int]:
     """Steps with an ``eval/<step>.json`` (``eval/<step>.<name>.json``), ascending."""
-    folder = Path(run_dir) / EVAL_DIR
     suffix = ".json" if name is None else f".{name}.json"
-    steps = (p.name[: -len(suffix)] for p in folder.glob(f"*{suffix}")) if folder.is_dir() else ()
-    return sorted(int(s) for s in steps if s.isdigit())
+    found = (Path(run_dir) / EVAL_DIR).glob(f"*{suffix}")
+    return sorted(int(s) for p in found if (s := p.name[: -len(suffix)]).isdigit())
 
 
 def read_eval(run_dir: str | os.PathLike[str], step: int | None = None,
               name: str | None = None) -> dict[str, Any]:
-    """Load ``eval/<step>.json`` (``eval/<step>.<name>.json``; the latest step when ``step``
-    is None). Raises ``FileNotFoundError`` naming the file when there is no such evaluation."""
+    """Load ``eval/<step>.json`` (``eval/<step>.<name>.json``; the latest when ``step`` is
+    None). Raises ``FileNotFoundError`` naming the file when there is no such evaluation."""
     if step is None:
         steps = eval_steps(run_dir, name)
         if not steps:
-            raise FileNotFoundError(
-                f"no {eval_path(run_dir, 0, name).name.replace('0', '<step>', 1)} in "
-                f"{Path(run_dir) / EVAL_DIR}; run `lensrl eval` first")
+            raise FileNotFoundError(f"no {eval_path(run_dir, 0, name).name.replace('0', '<step>', 1)}"
+                                    f" in {Path(run_dir) / EVAL_DIR}; run `lensrl eval` first")
         step = steps[-1]
     path = eval_path(run_dir, step, name)
     if not path.is_file():
