@@ -97,3 +97,34 @@ def test_a_rerun_replacing_a_first_study_record_says_whether_it_reproduced(tmp_p
     got = load_study_data(tmp_path).records["grpo", 0]
     assert got.provenance["replaced"] == {"source": "first", "max_abs_diff": pytest.approx(0.05)}
     assert got.problems is not None
+
+
+def test_the_report_is_rebuilt_from_records_alone(micro_config):
+    """No run folder exists: every record is rebuilt into one, and lensrl report reads those."""
+    from lensrl.study import arm_train_config
+    from lensrl.study.report import write_report
+
+    rng = np.random.default_rng(2)
+    recs = []
+    for arm in ("grpo", "lens"):
+        for seed in (0, 1):
+            c = _counts(rng)
+            series = [{"step": s, "reward/mean": 0.1 * s, "groups/frac_negative": 0.4}
+                      for s in (1, 2)]
+            recs.append(RunRecord(arm=arm, seed=seed, step=2, values=c.values(), problems=c,
+                                  series=series, sampling={"samples": 16},
+                                  config=arm_train_config(micro_config, arm, seed).to_dict()))
+    write_study_data(micro_config.results, recs)
+    assert not Path(micro_config.out).exists()
+    html = write_report(micro_config)
+    md = (html.parent / "report.md").read_text()
+    assert "grpo-seed1" in md and "lens-seed0" in md
+    assert (html.parent / "training_curves.png").stat().st_size > 1000
+
+
+def test_a_first_study_record_cannot_be_rebuilt_into_a_run_folder(tmp_path):
+    from lensrl.study.records import materialize
+
+    old = RunRecord(arm="grpo", seed=0, step=100, values={"all": {1: 0.5}})
+    with pytest.raises(ValueError, match="grpo seed 0: a first-study record has no per-problem"):
+        materialize(old, tmp_path / "x")

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from lensrl.data import ProblemSampler
-from lensrl.study import arm_train_config, load_study, plan_runs, study_from_dict
-from lensrl.study.runner import ensure_warmup, format_plan
+from lensrl.study import arm_train_config, load_study, run_order, study_from_dict
+from lensrl.study.runner import ensure_warmup, format_status
 from lensrl.train.config import ConfigError
 from lensrl.train.state import load_tasks
 
@@ -84,12 +84,12 @@ def test_arm_configs_share_all_but_the_method_and_pair_the_data(micro_config):
 
 
 def test_order_is_pilot_first_then_interleaved_by_seed(micro_config):
-    assert [(r.arm, r.seed, r.pilot) for r in plan_runs(micro_config)] == [
+    assert [(r.arm, r.seed, r.pilot) for r in run_order(micro_config)] == [
         ("grpo", 0, True), ("lens", 0, True), ("grpo", 1, False), ("lens", 1, False)]
     data = micro_dict(Path(micro_config.out).parent)
     data["arms"]["nsr"] = {"estimator": "nsr", "seeds": 3}
     data["pilot"]["seeds"] = 2
-    order = [(r.arm, r.seed) for r in plan_runs(study_from_dict(data))]
+    order = [(r.arm, r.seed) for r in run_order(study_from_dict(data))]
     assert order == [("grpo", 0), ("lens", 0), ("grpo", 1), ("lens", 1),  # the pilot
                      ("nsr", 0), ("nsr", 1), ("nsr", 2)]
 
@@ -108,7 +108,7 @@ def test_alpha_g_is_the_group_size(tmp_path):
 def test_dry_run_prints_the_plan_without_running(micro_config, capsys):
     from lensrl.cli import main
 
-    text = format_plan(micro_config)
+    text = format_status(micro_config)
     assert "runs: 4 in 2 arms; done 0" in text
     assert "grpo/s0, lens/s0, grpo/s1, lens/s1" in text
     assert "estimated time: unknown" in text

@@ -16,9 +16,10 @@ import numpy as np
 import pytest
 
 from lensrl.eval.passk import pass_at_k_per_problem
-from lensrl.study import arm_train_config, build_summary, load_study, plan_runs, run_study
+from lensrl.study import arm_train_config, build_summary, load_study, run_order, run_study
+from lensrl.study.report import write_report
 from lensrl.study.runner import run_progress
-from lensrl.study.summary import write_report, write_summary
+from lensrl.study.summary import write_summary
 from lensrl.train.trainer import train
 
 from .conftest import micro_dict, write_config
@@ -37,7 +38,7 @@ def micro(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("micro")
     cfg = load_study(write_config(root, micro_dict(root)))
     first = run_study(cfg, max_runs=2, jobs=2)  # two spawned workers, then one process
-    plan = plan_runs(cfg)
+    plan = run_order(cfg)
     done = {r.run_dir: (r.run_dir / "eval" / "2.json").stat().st_mtime_ns for r in plan[:2]}
     killed = plan[2]
     cut = arm_train_config(cfg, killed.arm, killed.seed)
@@ -128,9 +129,9 @@ def test_summary_numbers_are_the_runs_numbers(micro):
 
 
 def test_dry_run_after_the_runs_uses_their_times_and_variance(micro):
-    from lensrl.study.runner import format_plan
+    from lensrl.study.runner import format_status
 
-    text = format_plan(micro["cfg"])
+    text = format_status(micro["cfg"])
     assert "runs: 4 in 2 arms; done 4" in text
     assert "median of 4 finished runs" in text
     assert "seed plan all:4: sd of paired differences" in text

@@ -60,7 +60,9 @@ def test_finished_runs_are_skipped_partial_resumed_trained_only_evaluated(stubbe
                      ("eval", "grpo-seed0")]
     records = load_study_data(cfg.results).records
     assert list(records) == [("grpo", 0)] and records["grpo", 0].problems is not None
-    assert records["grpo", 0].provenance["torch"] and records["grpo", 0].config["run"]["seed"] == 0
+    prov = records["grpo", 0].provenance  # taken by the process that ran it
+    assert prov["torch"] and "warmup_sha256" in prov and "commit" in prov
+    assert records["grpo", 0].config["run"]["seed"] == 0
     calls[:] = [c for c in calls if c[0] != "step0"]
     calls.clear()
     _fake_run(cfg, "lens", 0, step=2)  # trained, killed before its evaluation
@@ -91,3 +93,18 @@ def test_a_second_study_on_the_same_folder_stops(micro_config):
         run_study(micro_config)
     with RunLock(micro_config.out_dir):  # released with the first holder
         pass
+
+
+def test_records_lost_or_never_written_are_rebuilt_from_the_run_folders(stubbed):
+    cfg, _ = stubbed
+    run_study(cfg)
+    path = load_study_data(cfg.results).path
+    before = path.read_bytes()
+    path.unlink()  # e.g. a study killed between an evaluation and its record
+    assert runner.sync_records(cfg) == 4
+    assert sorted(load_study_data(cfg.results).records) == [
+        ("grpo", 0), ("grpo", 1), ("lens", 0), ("lens", 1)]
+    assert runner.sync_records(cfg) == 0  # nothing missing: nothing rewritten
+    got = load_study_data(cfg.results).records["lens", 1]
+    assert got.train_s == pytest.approx(1.0) and got.eval_s == 0.25
+    assert len(before) > 0

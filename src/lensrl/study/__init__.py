@@ -4,8 +4,11 @@
 2. every arm (an estimator and its overrides) × its seeds, from that checkpoint at the same
    sample budget; seed s orders the data the same way in every arm (``run.seed`` seeds the
    ProblemSampler), so seeds are paired; pilot seeds first, then interleaved by seed;
-3. each run's final checkpoint evaluated (``eval/<steps>.json``, which marks it done);
-4. ``<results>/summary.json`` (lensrl.study.summary) and ``<results>/report/`` (lensrl report).
+3. each run's final checkpoint evaluated (``eval/<steps>.json``, which marks it done), and the
+   warm-up itself evaluated with each seed's sampling (step 0);
+4. a record of each (``<results>/runs.json.gz``, lensrl.study.records: the committed data);
+5. ``<results>/summary.json`` and ``tables.md`` (lensrl.study.summary, from the records alone)
+   and ``<results>/report/`` (lensrl report).
 
 Killed or timed out, it continues where it stopped when run again (lensrl.study.runner).
 See docs/study.md.
@@ -20,8 +23,10 @@ from pathlib import Path
 
 from lensrl.cli import one_line
 from lensrl.study.config import StudyConfig, arm_train_config, load_study, study_from_dict
-from lensrl.study.runner import format_plan, measure, plan_runs, run_progress, run_study
-from lensrl.study.summary import build_summary, write_report, write_summary
+from lensrl.study.records import RECORDS_FILE, STEP0, load_study_data
+from lensrl.study.report import write_report
+from lensrl.study.runner import format_status, measure, run_order, run_progress, run_study
+from lensrl.study.summary import build_summary, write_summary
 from lensrl.train.config import ConfigError
 
 __all__ = [
@@ -30,7 +35,7 @@ __all__ = [
     "build_summary",
     "configure_parser",
     "load_study",
-    "plan_runs",
+    "run_order",
     "run",
     "run_progress",
     "run_study",
@@ -63,18 +68,19 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
                    help="override the study config: warmup.steps=300, eval.samples=8, "
                         "train.run.steps=50, out=runs/other ...")
     p.add_argument("--dry-run", action="store_true",
-                   help="print the plan, what is done and the estimated time; run nothing")
+                   help="print the runs in order, what is done and the estimated time; run nothing")
     p.add_argument("--measure", type=non_negative_int, metavar="STEPS", default=0,
                    help="probe this machine: the warm-up, then STEPS RL steps of the baseline "
                         "and primary arms and a 64-problem eval (<out>/probe.json), then the "
-                        "plan; 0: no probe")
+                        "runs and the estimated time; 0: no probe")
     p.add_argument("--max-runs", type=positive_int, default=None,
                    help="stop after this many runs (the study continues on the next call)")
     p.add_argument("--jobs", type=positive_int, default=1, metavar="N",
                    help="train N runs at a time, each with cores/N torch threads (make study "
                         "uses 2 on 2 cores: two 1-thread runs do more work than one 2-thread run)")
     p.add_argument("--summary-only", action="store_true",
-                   help="only rebuild summary.json and the report from the finished runs")
+                   help="only rebuild summary.json, tables.md and the report from the committed "
+                        "records (<results>/runs.json.gz)")
     p.add_argument("--no-report", action="store_true", help="skip the HTML/Markdown report")
 
 
@@ -101,14 +107,15 @@ def run(args: argparse.Namespace) -> int:
                 print(f"probe {arm}: {m['step_s_median']:.2f} s a step, all-wrong groups by "
                       f"step {[round(x, 2) for x in m['frac_negative']]}")
         if args.dry_run or args.measure:
-            print(format_plan(cfg))
+            print(format_status(cfg))
             return 0
         if not args.summary_only:
             counts = run_study(cfg, max_runs=args.max_runs, jobs=args.jobs)
             print(f"study: {counts['executed']} runs this call, {counts['remaining']} of "
                   f"{counts['planned']} left")
-        if not any(run_progress(r.run_dir, cfg.rl_steps) == "done" for r in plan_runs(cfg)):
-            print("study: no finished run yet, no summary written")
+        if not any(arm != STEP0 for arm, _ in load_study_data(cfg.results).records):
+            print(f"study: no finished run in {cfg.results}/{RECORDS_FILE} yet, no summary "
+                  "written")
             return 0
         path = summarize(cfg, report=not args.no_report)
     except (ConfigError, FileNotFoundError) as exc:

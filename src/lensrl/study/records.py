@@ -7,7 +7,7 @@ tables.md and the report from committed files alone:
 * ``values``: the run's score on each bucket and k (mean pass@k over the bucket's problems);
 * ``problems``: the per-problem counts behind them (ids, levels, samples ``n``, correct ``c``);
 * ``metrics``: training metrics the summary reports (``adv_share_negative``, ``frac_negative``,
-  ``frac_negative_step1``);
+  ``frac_negative_step1``), and ``series``: the per-step curves the report draws;
 * ``train_s``, ``eval_s``, the fully resolved ``config`` and ``provenance`` (git commit and
   whether the tree was dirty, package versions, the machine).
 
@@ -22,7 +22,8 @@ File shape (gzip, JSON)::
      "problem_sets": {"<key>": {"ids": [...], "levels": [...]}},
      "runs": [{"arm", "seed", "step", "values": {bucket: {k: v}},
                "problems": {"set": "<key>", "n": [...], "c": [...]} | null,
-               "metrics", "train_s", "eval_s", "sampling", "config", "provenance"}, ...]}
+               "metrics", "series": [{"step": 1, "reward/mean": ..}, ..],
+               "train_s", "eval_s", "sampling", "config", "provenance"}, ...]}
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ class RunRecord:
     values: Values
     problems: ProblemCounts | None = None
     metrics: dict[str, float] = field(default_factory=dict)
+    series: list[dict[str, float]] = field(default_factory=list)
     train_s: float | None = None
     eval_s: float | None = None
     sampling: dict[str, Any] = field(default_factory=dict)
@@ -171,17 +173,33 @@ def training_metrics(run_dir: Path) -> dict[str, float]:
     return out
 
 
+def curves(run_dir: Path) -> list[dict[str, float]]:
+    """The rows of metrics.jsonl cut to the keys the report draws (lensrl.report.plots), finite
+    values only: a few KB a run instead of the whole log."""
+    from lensrl.report.plots import LENS_PANELS, TRAINING_PANELS
+    from lensrl.runs import read_metrics
+
+    keys = {"step", *(k for k, _ in TRAINING_PANELS + LENS_PANELS)}
+    return [{k: float(v) for k, v in row.items()
+             if k in keys and isinstance(v, int | float) and np.isfinite(v)}
+            for row in read_metrics(run_dir)]
+
+
 def record_from_run(run_dir: Path, arm: str, seed: int, step: int, *,
-                    train_s: float | None, eval_s: float | None) -> RunRecord:
-    """The record of a finished run folder: its evaluation at ``step``, metrics and config."""
+                    train_s: float | None, eval_s: float | None,
+                    made_by: dict[str, Any] | None = None) -> RunRecord:
+    """The record of a finished run folder: its evaluation at ``step``, metrics and config.
+    ``made_by``: the provenance taken by the process that trained and evaluated it (the code
+    and machine that ran); else this process's."""
     from lensrl.runs import read_config, read_eval
 
     ev = read_eval(run_dir, step)
     counts = counts_of(ev)
     return RunRecord(arm=arm, seed=seed, step=step, values=counts.values(), problems=counts,
-                     metrics=training_metrics(run_dir), train_s=train_s, eval_s=eval_s,
+                     metrics=training_metrics(run_dir), series=curves(run_dir),
+                     train_s=train_s, eval_s=eval_s,
                      sampling=dict(ev.get("sampling") or {}), config=read_config(run_dir),
-                     provenance=provenance())
+                     provenance=dict(made_by) if made_by else provenance())
 
 
 # --- the file --------------------------------------------------------------------------------
@@ -199,7 +217,8 @@ def _to_json(r: RunRecord, sets: dict[str, Any]) -> dict[str, Any]:
         problems = {"set": key, "n": r.problems.n.tolist(), "c": r.problems.c.tolist()}
     return {"arm": r.arm, "seed": r.seed, "step": r.step,
             "values": {b: {str(k): v for k, v in t.items()} for b, t in r.values.items()},
-            "problems": problems, "metrics": r.metrics, "train_s": r.train_s,
+            "problems": problems, "metrics": r.metrics, "series": r.series,
+            "train_s": r.train_s,
             "eval_s": r.eval_s, "sampling": r.sampling, "config": r.config,
             "provenance": r.provenance}
 
@@ -216,6 +235,7 @@ def _from_json(d: dict[str, Any], sets: dict[str, Any], where: str) -> RunRecord
             arm=str(d["arm"]), seed=int(d["seed"]), step=int(d["step"]),
             values={b: {int(k): float(v) for k, v in t.items()} for b, t in d["values"].items()},
             problems=problems, metrics={k: float(v) for k, v in (d.get("metrics") or {}).items()},
+            series=list(d.get("series") or []),
             train_s=d.get("train_s"), eval_s=d.get("eval_s"), sampling=d.get("sampling") or {},
             config=d.get("config"), provenance=d.get("provenance") or {})
     except (KeyError, TypeError, ValueError) as err:
@@ -267,6 +287,25 @@ def save_record(results_dir: str | os.PathLike[str], record: RunRecord) -> Path:
                                          "max_abs_diff": gap}
     data.records[(record.arm, record.seed)] = record
     return write_study_data(results_dir, data.records.values())
+
+
+def materialize(record: RunRecord, run_dir: Path) -> Path:
+    """A run folder holding what ``lensrl report`` reads (config.json, metrics.jsonl, the eval
+    file), rebuilt from a record: the study's report needs no checkpoint, only committed data."""
+    from lensrl.eval import build_result, write_eval
+    from lensrl.runs import METRICS_FILE, write_config
+
+    if record.problems is None or record.config is None:
+        raise ValueError(f"{record.arm} seed {record.seed}: a first-study record has no "
+                         "per-problem counts to rebuild a run folder from")
+    p = record.problems
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_config(run_dir, record.config)
+    (run_dir / METRICS_FILE).write_text("".join(json.dumps(r) + "\n" for r in record.series))
+    rows = [{"id": i, "level": lv, "n": int(n), "c": int(c)}
+            for i, lv, n, c in zip(p.ids, p.levels, p.n, p.c)]
+    write_eval(run_dir, record.step, build_result(rows, sampling=record.sampling, resamples=200))
+    return run_dir
 
 
 # --- the first study's values ----------------------------------------------------------------

@@ -40,8 +40,8 @@ RUN_FILE = "study.json"  # per run: the study's own bookkeeping (eval seconds, a
 
 
 @dataclass(frozen=True)
-class PlannedRun:
-    """One (arm, seed) of the plan; ``pilot`` marks the runs done first."""
+class StudyRun:
+    """One (arm, seed) of the study, in run order; ``pilot`` marks the runs done first."""
 
     arm: str
     seed: int
@@ -49,17 +49,17 @@ class PlannedRun:
     pilot: bool
 
 
-def plan_runs(cfg: StudyConfig) -> list[PlannedRun]:
+def run_order(cfg: StudyConfig) -> list[StudyRun]:
     """Every run, in the order that makes a partial study most useful: the pilot seeds of the
     pilot arms first, then seed 0 of every arm, seed 1 of every arm, ... (each seed adds one
     paired replicate to every comparison)."""
-    out: list[PlannedRun] = []
+    out: list[StudyRun] = []
     seen: set[tuple[str, int]] = set()
 
     def add(arm: str, seed: int, pilot: bool) -> None:
         if (arm, seed) not in seen and seed < cfg.arms[arm].seeds:
             seen.add((arm, seed))
-            out.append(PlannedRun(arm, seed, cfg.run_dir(arm, seed), pilot))
+            out.append(StudyRun(arm, seed, cfg.run_dir(arm, seed), pilot))
 
     for seed in range(cfg.pilot.seeds):
         for arm in cfg.pilot.arms:
@@ -141,7 +141,7 @@ def evaluate_run(cfg: StudyConfig, run_dir: Path, step: int, seed: int,
     return time.perf_counter() - t
 
 
-def execute_run(cfg: StudyConfig, run: PlannedRun) -> dict[str, Any]:
+def execute_run(cfg: StudyConfig, run: StudyRun) -> dict[str, Any]:
     """Train (or resume) and evaluate one run unless it is done; returns its bookkeeping."""
     from lensrl.train.trainer import train
 
@@ -153,16 +153,28 @@ def execute_run(cfg: StudyConfig, run: PlannedRun) -> dict[str, Any]:
         train(tcfg, resume=state == "partial")
     eval_s = evaluate_run(cfg, run.run_dir, steps, run.seed)
     info = {"arm": run.arm, "seed": run.seed, "steps": steps, "eval_s": eval_s,
-            "train_s": train_seconds(run.run_dir), "resumed_from": state}
+            "train_s": train_seconds(run.run_dir), "resumed_from": state,
+            "provenance": run_provenance(cfg)}
     atomic_write_text(run.run_dir / RUN_FILE, json.dumps(info, indent=1) + "\n")
     return info
 
 
-def record_run(cfg: StudyConfig, run: PlannedRun, info: dict[str, Any]) -> None:
+def record_run(cfg: StudyConfig, run: StudyRun, info: dict[str, Any]) -> None:
     """Add a finished run to the committed records (``<results>/runs.json.gz``). Called in the
     study's own process only, so that parallel workers never write the file at once."""
     save_record(cfg.results, record_from_run(run.run_dir, run.arm, run.seed, int(info["steps"]),
-                                             train_s=info["train_s"], eval_s=info["eval_s"]))
+                                             train_s=info["train_s"], eval_s=info["eval_s"],
+                                             made_by=info.get("provenance")))
+
+
+def run_provenance(cfg: StudyConfig) -> dict[str, Any]:
+    """This process's code and machine (lensrl.study.records.provenance) and the warm-up's
+    sha256, so that runs from two different starting checkpoints are never taken for pairs."""
+    from lensrl.runs import file_sha256
+    from lensrl.study.records import provenance
+
+    weights = cfg.warmup_dir / "model.safetensors"
+    return {**provenance(), "warmup_sha256": file_sha256(weights) if weights.is_file() else None}
 
 
 # --- step 0: the warm-up checkpoint, scored as every run is ----------------------------------
@@ -192,9 +204,38 @@ def evaluate_step0(cfg: StudyConfig, seed: int) -> dict[str, Any]:
                 finally:
                     state.verifier.close()
         eval_s = evaluate_run(cfg, run_dir, 0, seed)
+        info = {"arm": STEP0, "seed": seed, "steps": 0, "eval_s": eval_s, "train_s": None,
+                "provenance": run_provenance(cfg)}
+        atomic_write_text(run_dir / RUN_FILE, json.dumps(info, indent=1) + "\n")
         save_record(cfg.results, record_from_run(run_dir, STEP0, seed, 0, train_s=None,
-                                                 eval_s=eval_s))
+                                                 eval_s=eval_s, made_by=info["provenance"]))
     return {"arm": STEP0, "seed": seed}
+
+
+def sync_records(cfg: StudyConfig, *, rewrite: bool = False) -> int:
+    """Record every finished run (and step-0 evaluation) on this machine that the records lack
+    (a study killed between an evaluation and its record), or every one with ``rewrite``.
+    Returns how many were written."""
+    from lensrl.study.records import load_study_data
+
+    have = load_study_data(cfg.results).records
+    seeds = range(max(a.seeds for a in cfg.arms.values()))
+    todo = [(STEP0, s, step0_dir(cfg, s), 0) for s in seeds]
+    todo += [(r.arm, r.seed, r.run_dir, cfg.rl_steps) for r in run_order(cfg)]
+    written = 0
+    for arm, seed, run_dir, steps in todo:
+        old = have.get((arm, seed))
+        info_path = run_dir / RUN_FILE
+        if run_progress(run_dir, steps) != "done" or not info_path.is_file():
+            continue
+        if old is None or old.legacy or rewrite:
+            info = json.loads(info_path.read_text())
+            save_record(cfg.results, record_from_run(run_dir, arm, seed, steps,
+                                                     train_s=info.get("train_s"),
+                                                     eval_s=info.get("eval_s"),
+                                                     made_by=info.get("provenance")))
+            written += 1
+    return written
 
 
 def train_seconds(run_dir: Path) -> float:
@@ -214,7 +255,7 @@ def run_seconds(run_dir: Path) -> float | None:
 
 
 def run_study(cfg: StudyConfig, *, max_runs: int | None = None, jobs: int = 1) -> dict[str, Any]:
-    """The warm-up, then every run not yet done, in plan order (at most ``max_runs`` of them),
+    """The warm-up, then every run not yet done, in run order (at most ``max_runs`` of them),
     ``jobs`` at a time. Returns counts; the caller writes the summary."""
     # the study folder's lock: a second `lensrl study` on it stops at once, naming the first
     with RunLock(cfg.out_dir):
@@ -223,14 +264,15 @@ def run_study(cfg: StudyConfig, *, max_runs: int | None = None, jobs: int = 1) -
 
 def _run_all(cfg: StudyConfig, max_runs: int | None, jobs: int = 1) -> dict[str, Any]:
     ensure_warmup(cfg)
+    sync_records(cfg)
     for seed in range(max(a.seeds for a in cfg.arms.values())):
         evaluate_step0(cfg, seed)
-    planned = plan_runs(cfg)
+    planned = run_order(cfg)
     done_before = sum(run_progress(r.run_dir, cfg.rl_steps) == "done" for r in planned)
     todo = [(i, r) for i, r in enumerate(planned, 1)
             if run_progress(r.run_dir, cfg.rl_steps) != "done"][:max_runs]
 
-    def logged(i: int, run: PlannedRun, info: dict[str, Any]) -> None:
+    def logged(i: int, run: StudyRun, info: dict[str, Any]) -> None:
         record_run(cfg, run, info)
         log.info("[%d/%d] %s seed %d: %s, train %.0f s, eval %.0f s", i, len(planned), run.arm,
                  run.seed, info["resumed_from"], info["train_s"], info["eval_s"])
@@ -245,10 +287,10 @@ def _run_all(cfg: StudyConfig, max_runs: int | None, jobs: int = 1) -> dict[str,
             "remaining": remaining}
 
 
-def _run_parallel(cfg: StudyConfig, todo: list[tuple[int, PlannedRun]], jobs: int,
-                  logged: Callable[[int, PlannedRun, dict[str, Any]], None]) -> None:
+def _run_parallel(cfg: StudyConfig, todo: list[tuple[int, StudyRun]], jobs: int,
+                  logged: Callable[[int, StudyRun, dict[str, Any]], None]) -> None:
     """``jobs`` worker processes, each with ``cores // jobs`` torch threads, take the runs in
-    plan order. On a tiny model two 1-thread runs side by side finish more work per second than
+    run order. On a tiny model two 1-thread runs side by side finish more work per second than
     one 2-thread run (docs/study.md). Workers are spawned, not forked, so that no torch thread
     pool or lock is inherited; each run still holds its own run-folder lock."""
     import multiprocessing as mp
@@ -272,7 +314,7 @@ def _worker_init(threads: int) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
 
-# --- the plan and its time ------------------------------------------------------------------
+# --- the run order and its time ------------------------------------------------------------------
 
 
 def measure(cfg: StudyConfig, steps: int) -> dict[str, Any]:
@@ -326,7 +368,7 @@ def _load() -> float | None:
 def estimate_run_seconds(cfg: StudyConfig) -> tuple[float | None, str]:
     """Seconds per run and where the number comes from: this study's finished runs (median),
     else ``<out>/probe.json`` (``--measure``), else none."""
-    finished = [s for r in plan_runs(cfg) if (s := run_seconds(r.run_dir)) is not None]
+    finished = [s for r in run_order(cfg) if (s := run_seconds(r.run_dir)) is not None]
     if finished:
         return statistics.median(finished), f"median of {len(finished)} finished runs"
     probe = cfg.out_dir / PROBE_FILE
@@ -341,9 +383,9 @@ def estimate_run_seconds(cfg: StudyConfig) -> tuple[float | None, str]:
     return None, "not measured: run `lensrl study --measure 3` (or any finished run) first"
 
 
-def format_plan(cfg: StudyConfig) -> str:
+def format_status(cfg: StudyConfig) -> str:
     """The ``--dry-run`` text: runs, their states, the order and the estimated time."""
-    planned = plan_runs(cfg)
+    planned = run_order(cfg)
     steps = cfg.rl_steps
     states = [run_progress(r.run_dir, steps) for r in planned]
     base = cfg.base_train()

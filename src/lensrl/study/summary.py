@@ -405,20 +405,3 @@ def write_summary(cfg: StudyConfig, summary: dict[str, Any]) -> Path:
     path = Path(cfg.results) / "summary.json"
     atomic_write_text(path, json.dumps(clean(summary), indent=1, allow_nan=False) + "\n")
     return path
-
-
-def write_report(cfg: StudyConfig) -> Path | None:
-    """``lensrl report`` over the finished run folders of the first arm of each estimator (the
-    report groups runs by estimator, so the α arms would be pooled with ``lens``); None when no
-    run folder is here (a summary rebuilt from committed records alone)."""
-    from lensrl.report import build_report
-    from lensrl.runs import eval_path
-
-    first: dict[str, str] = {}
-    for arm, spec in cfg.arms.items():
-        first.setdefault(spec.estimator, arm)
-    dirs = [d for arm in first.values() for seed in range(cfg.arms[arm].seeds)
-            if eval_path(d := cfg.run_dir(arm, seed), cfg.rl_steps).is_file()]
-    if not dirs:
-        return None
-    return build_report(dirs, Path(cfg.results) / "report")
