@@ -187,3 +187,12 @@ def test_cli_eval_on_a_fake_checkpoint(
     assert [c["seed"] for c in gen.calls] == [stream_seed(7, 40, 0)]
     assert set(result["pass_at_k"]["all"]) == {"1", "2"}
     assert "wrote" in capsys.readouterr().out
+    # the run folder's one lock: an evaluation beside a holder (training) is refused, naming it
+    import os
+
+    from lensrl.runs import RunLock
+
+    with RunLock(run_dir):
+        assert main(["eval", "--run-dir", str(run_dir), "--samples", "2", "--name", "again"]) == 2
+    assert f"pid {os.getpid()}" in capsys.readouterr().err
+    assert not (run_dir / "eval" / "40.again.json").exists()
