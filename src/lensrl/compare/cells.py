@@ -255,17 +255,13 @@ def compare(method: MethodEvals, baseline: MethodEvals, *, settings: Settings = 
     order = {b: i for i, b in enumerate(bucket_masks(a.levels))}
     rows.sort(key=lambda r: (order[r["bucket"]], r["k"]))
     return {
-        "method": method.method,
-        "baseline": baseline.method,
-        "level": level,
-        "design": design,
-        "claim": CLAIMS[level],
+        "method": method.method, "baseline": baseline.method,
+        "level": level, "design": design, "claim": CLAIMS[level],
         "method_runs": [r.name for r in method.runs],
         "baseline_runs": [r.name for r in baseline.runs],
         "method_seeds": [r.seed for r in method.runs],
         "baseline_seeds": [r.seed for r in baseline.runs],
-        "method_steps": list(method.steps),
-        "baseline_steps": list(baseline.steps),
+        "method_steps": list(method.steps), "baseline_steps": list(baseline.steps),
         "problems": len(common),
         "dropped_problems": len(method.ids) + len(baseline.ids) - 2 * len(common),
         "rows": [clean(r) for r in rows],
@@ -375,16 +371,10 @@ def compare_runs(
     comparisons = [compare(m, baseline, settings=settings, ks=ks) for m in others]
     adjust(comparisons, prim, alpha=settings.alpha)
     return {
-        "schema": 2,
-        "baseline": baseline.method,
-        "group_by": group_by or "algo.estimator",
+        "schema": 2, "baseline": baseline.method, "group_by": group_by or "algo.estimator",
         "primary": [f"{b}:{k}" for b, k in prim],
-        "alpha": settings.alpha,
-        "power": settings.power,
-        "margin": settings.margin,
-        "warnings": warnings,
-        "test": test_description(settings),
-        "comparisons": comparisons,
+        "alpha": settings.alpha, "power": settings.power, "margin": settings.margin,
+        "warnings": warnings, "test": test_description(settings), "comparisons": comparisons,
     }
 
 

@@ -144,27 +144,28 @@ def _problem_extras(a: Arm, b: Arm, pairs: list[int], names: tuple[str, str],
     from lensrl.compare.cells import compare
     from lensrl.runs import RunInfo
 
-    recs = [[arm[s] for s in pairs] for arm in (a, b)]
-    if any(r.problems is None for rs in recs for r in rs):
-        return {}
-
-    def arm_evals(name: str, rs: list[RunRecord]) -> MethodEvals:
-        common = [i for i in rs[0].problems.ids  # type: ignore[union-attr]
-                  if all(i in r.problems.ids for r in rs)]  # type: ignore[union-attr]
-        pos = [{pid: j for j, pid in enumerate(r.problems.ids)} for r in rs]  # type: ignore[union-attr]
-        levels = dict(zip(rs[0].problems.ids, rs[0].problems.levels))  # type: ignore[union-attr]
+    def arm_evals(name: str, arm: Arm) -> MethodEvals | None:
+        counts = [arm[s].problems for s in pairs]
+        if any(pc is None for pc in counts):
+            return None
+        pcs = [pc for pc in counts if pc is not None]
+        pos = [{pid: j for j, pid in enumerate(pc.ids)} for pc in pcs]
+        common = [i for i in pcs[0].ids if all(i in p for p in pos)]
+        level = dict(zip(pcs[0].ids, pcs[0].levels))
         return MethodEvals(
             method=name,
-            runs=tuple(RunInfo(Path(f"{name}/seed{r.seed}"), f"{name}-seed{r.seed}", name,
-                               r.seed, r.config or {}) for r in rs),
-            steps=tuple(r.step for r in rs), ids=tuple(common),
-            levels=tuple(levels[i] for i in common),
-            n=np.array([[r.problems.n[p[i]] for i in common] for r, p in zip(rs, pos)]),  # type: ignore[union-attr]
-            c=np.array([[r.problems.c[p[i]] for i in common] for r, p in zip(rs, pos)]),  # type: ignore[union-attr]
+            runs=tuple(RunInfo(Path(f"{name}/seed{s}"), f"{name}-seed{s}", name, s,
+                               arm[s].config or {}) for s in pairs),
+            steps=tuple(arm[s].step for s in pairs), ids=tuple(common),
+            levels=tuple(level[i] for i in common),
+            n=np.array([[pc.n[p[i]] for i in common] for pc, p in zip(pcs, pos)]),
+            c=np.array([[pc.c[p[i]] for i in common] for pc, p in zip(pcs, pos)]),
         )
 
-    result = compare(arm_evals(names[0], recs[0]), arm_evals(names[1], recs[1]), settings=t,
-                     ks=DEFAULT_KS)
+    ea, eb = arm_evals(names[0], a), arm_evals(names[1], b)
+    if ea is None or eb is None:
+        return {}
+    result = compare(ea, eb, settings=t, ks=DEFAULT_KS)
     keep = ("ci_problems", "var_split", "var_split_diff")
     return {(r["bucket"], r["k"]): {key: r.get(key) for key in keep} for r in result["rows"]}
 
