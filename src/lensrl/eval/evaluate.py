@@ -103,32 +103,11 @@ def evaluate(
     for chunk, start in enumerate(range(0, len(problems), batch_prompts)):
         probs = problems[start : start + batch_prompts]
         completions = generate(
-            model,
-            tokenizer,
-            list(prompts[start : start + batch_prompts]),
-            n=samples,
-            temperature=temperature,
-            top_p=top_p,
-            max_new_tokens=max_new_tokens,
+            model, tokenizer, list(prompts[start : start + batch_prompts]), n=samples,
+            temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
             seed=stream_seed(seed, step, chunk),
         )
-        golds = [str(p.answer) for p, outs in zip(probs, completions, strict=True) for _ in outs]
-        preds = [text for outs in completions for text in outs]
-        verdicts = verify(golds, preds)
-        pos = 0
-        for p, outs in zip(probs, completions, strict=True):
-            got = [v.correct for v in verdicts[pos : pos + len(outs)]]
-            pos += len(outs)
-            records.append(
-                {
-                    "id": str(p.id),
-                    "level": _level(getattr(p, "level", None)),
-                    "subject": getattr(p, "subject", None),
-                    "n": len(got),
-                    "c": sum(1 for g in got if g is True),
-                    "unjudged": sum(1 for g in got if g is None),
-                }
-            )
+        records += _count(probs, completions, verify)
     return build_result(
         records,
         sampling=sampling_settings(samples=samples, temperature=temperature, top_p=top_p,
@@ -139,6 +118,26 @@ def evaluate(
         confidence=confidence,
         seed=seed,
     )
+
+
+def _count(probs: Sequence[Any], completions: list[list[str]], verify: Verify) -> list[dict[str, Any]]:
+    """One chunk's per-problem record: samples ``n``, correct ``c`` and unjudged (a verdict of
+    None: counted in ``n``, not in ``c``)."""
+    golds = [str(p.answer) for p, outs in zip(probs, completions, strict=True) for _ in outs]
+    verdicts = verify(golds, [text for outs in completions for text in outs])
+    records, pos = [], 0
+    for p, outs in zip(probs, completions, strict=True):
+        got = [v.correct for v in verdicts[pos : pos + len(outs)]]
+        pos += len(outs)
+        records.append({
+            "id": str(p.id),
+            "level": _level(getattr(p, "level", None)),
+            "subject": getattr(p, "subject", None),
+            "n": len(got),
+            "c": sum(1 for g in got if g is True),
+            "unjudged": sum(1 for g in got if g is None),
+        })
+    return records
 
 
 def sampling_settings(*, samples: int, temperature: float, top_p: float, max_new_tokens: int,
