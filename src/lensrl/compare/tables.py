@@ -11,6 +11,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from lensrl.compare.stats import smallest_p
 from lensrl.eval.passk import bucket_label
 
 # One style for every number a table prints (lensrl compare, lensrl plan, the study's tables):
@@ -201,8 +202,10 @@ def format_plan(result: dict[str, Any]) -> str:
             f"{100 * r['sd_diff']:>9.2f}{count(r['seeds_paired']):>8}"
             f"{count(r['seeds_unpaired']):>10}  {r['source']}"
         )
+    alpha = result["alpha"]
+    floor = next(s for s in range(2, 64) if smallest_p(paired=True, s_a=s, s_b=s) <= alpha)
     lines.append(
-        "sds in pp. paired: runs of both arms share run.seed (needs ≥ 6 pairs for p < 0.05 "
-        "at all); unpaired: seeds per arm."
+        f"sds in pp. paired: runs of both arms share run.seed (needs ≥ {floor} pairs for "
+        f"p < {alpha} at all: the exact sign-flip test's smallest p); unpaired: seeds per arm."
     )
     return "\n".join(lines)
