@@ -1,5 +1,5 @@
 """Bad input to any `lensrl` command: exit status 2, one line naming the culprit, no traceback,
-and nothing left behind (issue 28). In-process through ``lensrl.cli.main``; the subprocess
+and nothing left behind. In-process through ``lensrl.cli.main``; the subprocess
 checks (the real exit status and stderr of the console entry point) are slow."""
 
 from __future__ import annotations

@@ -47,6 +47,19 @@ def test_nothing_cites_a_file_outside_the_repository() -> None:
     assert not cited, cited
 
 
+def test_the_top_level_is_what_the_readme_file_map_lists() -> None:
+    """``ls src/lensrl`` shows the architecture: at most 8 modules beside the packages, and each
+    module and package is in the README's file map."""
+    top = ROOT / "src" / "lensrl"
+    modules = sorted(p.name for p in top.glob("*.py"))
+    packages = sorted(p.name + "/" for p in top.iterdir() if (p / "__init__.py").is_file())
+    file_map = (ROOT / "README.md").read_text().split("## Files", 1)[1].split("```")[1]
+    assert len(modules) <= 8, modules
+    unnamed = [name for name in modules + packages
+               if name not in ("__init__.py", "__main__.py") and name not in file_map]
+    assert not unnamed, f"not in README.md's file map: {unnamed}"
+
+
 def test_the_path_pattern_finds_paths() -> None:
     text = "see docs/algorithm.md §6, `src/lensrl/core/` and (docs/evaluation.md) but not x/docs/y"
     assert _named_paths(text) == {"docs/algorithm.md", "src/lensrl/core/", "docs/evaluation.md"}

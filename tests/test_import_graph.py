@@ -9,8 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import lensrl
 
 SRC = Path(lensrl.__file__).parent
@@ -65,58 +63,6 @@ def test_eval_report_and_run_readers_need_no_torch_and_no_training():
     assert not training, training
 
 
-# 0.1's module paths (issue 16 moved them); each must warn and give the new module's objects.
-MOVED = {
-    "lensrl.trainer": ("lensrl.train.trainer", "train"),
-    "lensrl.config": ("lensrl.train.config", "TrainConfig"),
-    "lensrl.setup": ("lensrl.train.state", "build_state"),
-    "lensrl.checkpoint": ("lensrl.train.state", "save_checkpoint"),
-    "lensrl.sft": ("lensrl.train.sft", "sft"),
-    "lensrl.batching": ("lensrl.train.batching", "plan_micro_batches"),
-    "lensrl.train_cli": ("lensrl.train.cli", "config_from_args"),
-    "lensrl.presets": ("lensrl.train.presets", "load_preset"),
-    "lensrl.runlog": ("lensrl.runs", "RunLock"),
-    "lensrl.eval.runs": ("lensrl.runs", "read_metrics"),
-    "lensrl.bench_trl": ("lensrl.bench.trl", "measure_trl_lens_overhead"),
-}
-
-
-def test_old_module_paths_warn_and_resolve_to_the_new_objects():
-    """In one fresh interpreter (each path is imported there for the first time)."""
-    code = (
-        "import importlib, json, sys, warnings\n"
-        "out = {}\n"
-        "for old, (new, name) in json.loads(sys.argv[1]).items():\n"
-        "    with warnings.catch_warnings(record=True) as w:\n"
-        "        warnings.simplefilter('always')\n"
-        "        mod = importlib.import_module(old)\n"
-        "        same = getattr(mod, name) is getattr(importlib.import_module(new), name)\n"
-        "    warned = any(issubclass(x.category, DeprecationWarning) and new in str(x.message)\n"
-        "                 for x in w)\n"
-        "    out[old] = [same, warned]\n"
-        "print(json.dumps(out))"
-    )
-    import json
-
-    proc = subprocess.run([sys.executable, "-c", code, json.dumps(MOVED)], capture_output=True,
-                          text=True)
-    assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout) == {old: [True, True] for old in MOVED}
-
-
-def test_old_trainer_path_still_gives_the_cli_names():
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import lensrl.trainer as old
-    from lensrl.train import cli
-
-    assert old.configure_parser is cli.configure_parser and old.run is cli.run
-    with pytest.raises(AttributeError, match="no attribute 'nope'"):
-        old.nope  # noqa: B018
-
-
 def _module_level_edges() -> dict[str, set[str]]:
     """lensrl module -> the lensrl modules it imports at import time (not inside functions)."""
     names = {module_name(p) for p in SRC.rglob("*.py")}
@@ -147,7 +93,7 @@ def test_no_import_cycles_between_modules():
             if a in edges.get(b, set()) and a < b:
                 cycles.append(f"{a} <-> {b}")
     assert not cycles, cycles
-    # issue 16: the verl bridge and its trainer share state through verl_state, one way only
+    # the verl bridge and its trainer share state through verl_state, one way only
     assert "lensrl.integrations.verl" not in edges["lensrl.integrations.verl_trainer"]
 
 

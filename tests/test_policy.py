@@ -1,8 +1,6 @@
-"""Model loading, the character tokenizer, dtype choice and checkpoint loading."""
+"""Model loading, the character tokenizer, LoRA and checkpoint loading."""
 
 from __future__ import annotations
-
-import logging
 
 import pytest
 import torch
@@ -16,7 +14,6 @@ from lensrl.policy import (
     load_checkpoint,
     load_pretrained,
     merge_lora,
-    select_dtype,
 )
 from lensrl.runs import CheckpointError
 
@@ -33,22 +30,6 @@ def test_char_tokenizer_round_trips_every_builtin_prompt(tmp_path):
     model.save_pretrained(tmp_path)
     _, again = load_pretrained(tmp_path)
     assert again("12+3=?")["input_ids"] == tok("12+3=?")["input_ids"]
-
-
-def test_select_dtype_is_explicit_about_its_choice(caplog, monkeypatch):
-    import lensrl.policy as policy
-
-    assert select_dtype("float32", torch.device("cpu"))[0] is torch.float32
-    monkeypatch.setattr(policy, "cpu_has_fast_bf16", lambda: False)
-    dtype, reason = select_dtype("auto", torch.device("cpu"))
-    assert dtype is torch.float32 and "no native bf16" in reason
-    with caplog.at_level(logging.WARNING):
-        assert select_dtype("bfloat16", torch.device("cpu"))[0] is torch.bfloat16
-    assert "slower than fp32" in caplog.text
-    monkeypatch.setattr(policy, "cpu_has_fast_bf16", lambda: True)
-    assert select_dtype("auto", torch.device("cpu"))[0] is torch.bfloat16
-    with pytest.raises(ValueError, match="model.dtype"):
-        select_dtype("fp16", torch.device("cpu"))
 
 
 def test_missing_folders_are_named(tmp_path):

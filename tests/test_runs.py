@@ -4,12 +4,15 @@ checkpoint listing and the checkpoint manifest."""
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import pytest
 
 from lensrl.runs import (
     CheckpointError,
+    RunLock,
+    RunLockedError,
     RunLog,
     check_manifest,
     checkpoint_dirs,
@@ -91,3 +94,33 @@ def test_manifest_catches_a_missing_cut_or_changed_file_and_a_renamed_folder(tmp
     (ckpt / "manifest.json").write_text("{")
     with pytest.raises(CheckpointError, match=r"manifest.json: unreadable manifest"):
         check_manifest(ckpt, 3)
+
+
+def test_a_lock_of_another_name_is_its_own_and_its_refusal_names_the_pid_and_the_hint(tmp_path):
+    """The study and the evaluation lock their folders with RunLock too, under their own file
+    and advice; a lock never stands in the way of another name's."""
+    with RunLock(tmp_path):
+        with RunLock(tmp_path, name=".study.lock", hint="one study per folder"):
+            with pytest.raises(RunLockedError, match=rf"pid {os.getpid()}\); one study per") as err:
+                RunLock(tmp_path, name=".study.lock", hint="one study per folder").acquire()
+            assert err.value.pid == str(os.getpid())
+        RunLock(tmp_path, name=".study.lock").acquire(wait=True).release()  # free again
+    assert (tmp_path / ".study.lock").read_text() == f"{os.getpid()}\n"
+
+
+def test_latest_checkpoint_falls_back_past_the_ones_its_reader_refuses(tmp_path):
+    for step in (2, 5, 10):
+        (tmp_path / "checkpoints" / f"step_{step}").mkdir(parents=True)
+    bad = {10: "torn", 5: "truncated"}
+    skipped: list[int] = []
+
+    def read(folder: Path, step: int) -> str:
+        if step in bad:
+            raise CheckpointError(f"{folder}: {bad[step]}")
+        return f"model of {folder.name}"
+
+    found = latest_checkpoint(tmp_path, read, damaged=lambda step, err: skipped.append(step))
+    assert found == (2, "model of step_2") and skipped == [10, 5]
+    bad[2] = "gone"
+    with pytest.raises(CheckpointError, match=r"no usable checkpoint: \S*step_10: torn \(and 2 older"):
+        latest_checkpoint(tmp_path, read)

@@ -7,7 +7,7 @@ export PYTHONPATH=$PWD/src:/tmp/site
 nvidia-smi --query-gpu=name,memory.total --format=csv | tee $OUT/gpu.txt
 python3 - <<'PY' 2>&1 | tee -a $OUT/gpu.txt
 import torch, transformers
-from lensrl.policy import select_dtype
+from lensrl.train.precision import select_dtype
 from lensrl.core import compute_advantages, group_diagnostics
 print("torch", torch.__version__, "transformers", transformers.__version__)
 print("dtype auto on cuda:", select_dtype("auto", torch.device("cuda")))

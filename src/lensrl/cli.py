@@ -106,9 +106,9 @@ def one_line(exc: BaseException) -> str:
 
 @contextlib.contextmanager
 def renamed_keys_shown() -> Iterator[None]:
-    """Show each renamed-key notice (lensrl.train.config.RenamedKeyWarning) once, on one line;
+    """Show each renamed-key notice (lensrl.train.migrate.RenamedKeyWarning) once, on one line;
     a DeprecationWarning is hidden by default outside ``__main__``."""
-    from lensrl.train.config import RenamedKeyWarning
+    from lensrl.train.migrate import RenamedKeyWarning
 
     with warnings.catch_warnings():
         warnings.simplefilter("default", RenamedKeyWarning)

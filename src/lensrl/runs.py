@@ -11,7 +11,7 @@ A run folder holds:
   :func:`check_manifest`);
 * ``eval/<step>.json`` and named ``eval/<step>.<name>.json`` (:func:`write_eval`,
   :func:`read_eval`; the content is lensrl.eval.evaluate's);
-* ``.lock``: held by the process that trains or evaluates in it (:class:`RunLock`).
+* ``.lock``: held by the training process (:class:`RunLock`, the one lock of run folders).
 
 One rule for JSONL everywhere: blank lines are skipped, a torn LAST line (a run killed or still
 writing) is dropped, any other bad line is an error naming the file and line.
@@ -30,10 +30,10 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, overload
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
@@ -42,44 +42,61 @@ CHECKPOINTS_DIR = "checkpoints"
 MANIFEST_FILE = "manifest.json"
 LOCK_NAME = ".lock"
 EVAL_DIR = "eval"
+EVAL_LOCK = ".eval.lock"  # held for the check-and-write of an evaluation file
+
+T = TypeVar("T")
 
 
 class RunLockedError(RuntimeError):
-    """Another process is training in this run folder."""
+    """Another process holds the lock of this folder; ``pid`` is its PID as the lock file says
+    (``"unknown"`` when it wrote none)."""
+
+    def __init__(self, message: str, pid: str) -> None:
+        super().__init__(message)
+        self.pid = pid
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint is damaged, incomplete or refused; the message names the file and why."""
 
 
-class RunLock:
-    """An exclusive lock on a run folder, held by ``train`` for the whole run and by ``lensrl
-    eval`` while it evaluates (so an evaluation never races training's own, or another's).
+# What to do about a run folder another process trains in.
+TRAIN_HINT = "wait for it to finish or stop it, then resume with --resume, or pick another --run-dir"
 
-    ``fcntl.flock`` on ``<run_dir>/.lock``, which holds the owner's PID. The kernel drops the
-    lock when its process dies, however it dies, so a ``kill -9`` never leaves a stale lock in
-    the way of ``--resume``; the PID left in the file is only read to name the owner while the
-    lock is held. Readers (``compare``, ``report``) take no lock. (The ``filelock`` package
-    truncates the file when it tries to lock, which would erase the owner's PID.)
+
+class RunLock:
+    """An exclusive lock on a folder, held by ``train`` on its run folder for the whole run: the
+    one lock of lensrl's folders.
+
+    ``fcntl.flock`` on ``<folder>/<name>`` (``.lock`` by default), which holds the owner's PID.
+    The kernel drops the lock when its process dies, however it dies, so a ``kill -9`` never
+    leaves a stale lock in the way of ``--resume``; the PID left in the file is only read to name
+    the owner while the lock is held. A refusal, :class:`RunLockedError`, names the folder, the
+    owner's PID and ``hint`` (what to do). ``acquire(wait=True)`` waits for the lock instead.
+    Another lock file ``name`` serves work that may run beside training in the same process or
+    folder. (The ``filelock`` package truncates the file when it tries to lock, which would
+    erase the owner's PID.)
     """
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, *, name: str = LOCK_NAME, hint: str = TRAIN_HINT) -> None:
         self.run_dir = Path(run_dir)
-        self.path = self.run_dir / LOCK_NAME
+        self.path = self.run_dir / name
+        self.hint = hint
         self._fd: int | None = None
 
-    def acquire(self) -> RunLock:
+    def acquire(self, *, wait: bool = False) -> RunLock:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
             owner = self._owner(fd)
             os.close(fd)
-            raise RunLockedError(
-                f"{self.run_dir} is in use by another lensrl process (pid {owner}); wait for "
-                "it to finish or stop it, then resume with --resume, or pick another --run-dir"
-            ) from None
+            raise RunLockedError(f"{self.run_dir} is in use by another lensrl process (pid "
+                                 f"{owner}); {self.hint}", owner) from None
+        except BaseException:
+            os.close(fd)
+            raise
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd
@@ -334,13 +351,42 @@ def checkpoint_dirs(run_dir: str | os.PathLike[str]) -> dict[int, Path]:
     return found
 
 
-def latest_checkpoint(run_dir: str | os.PathLike[str]) -> tuple[int, Path] | None:
-    """``(step, folder)`` of the newest complete checkpoint, or None."""
+@overload
+def latest_checkpoint(run_dir: str | os.PathLike[str]) -> tuple[int, Path] | None: ...
+
+
+@overload
+def latest_checkpoint(run_dir: str | os.PathLike[str], read: Callable[[Path, int], T], *,
+                      damaged: Callable[[int, CheckpointError], None] | None = None,
+                      ) -> tuple[int, T] | None: ...
+
+
+def latest_checkpoint(run_dir: str | os.PathLike[str], read: Callable[[Path, int], Any] | None = None,
+                      *, damaged: Callable[[int, CheckpointError], None] | None = None,
+                      ) -> tuple[int, Any] | None:
+    """The newest checkpoint of a run, or None when it has none: the one place that picks it
+    (the trainer's ``--resume``, the model loader, the CLI all call this).
+
+    Without ``read``: ``(step, folder)`` of the newest complete checkpoint. With ``read``, a
+    loader ``read(folder, step)`` that raises :class:`CheckpointError` for a damaged
+    checkpoint: ``(step, read(folder, step))`` of the newest one it reads, each damaged one on
+    the way handed to ``damaged(step, error)`` and the next older one tried. When none reads,
+    a :class:`CheckpointError` names the newest one's problem and how many older ones failed."""
     found = checkpoint_dirs(run_dir)
-    if not found:
+    errors: list[CheckpointError] = []
+    for step in sorted(found, reverse=True):
+        if read is None:
+            return step, found[step]
+        try:
+            return step, read(found[step], step)
+        except CheckpointError as err:
+            errors.append(err)
+            if damaged is not None:
+                damaged(step, err)
+    if not errors:
         return None
-    step = max(found)
-    return step, found[step]
+    more = f" (and {len(errors) - 1} older checkpoint(s) are damaged too)" if len(errors) > 1 else ""
+    raise CheckpointError(f"no usable checkpoint: {errors[0]}{more}")
 
 
 # --- evaluations: eval/<step>.json, eval/<step>.<name>.json (content: lensrl.eval.evaluate) ---
@@ -381,13 +427,18 @@ def write_eval(run_dir: str | os.PathLike[str], step: int, result: dict[str, Any
                name: str | None = None, overwrite: bool = False) -> Path:
     """Write ``eval/<step>.json`` (``eval/<step>.<name>.json``) atomically, ``step`` included.
     One with the same settings (a rerun) is replaced; one with other settings is kept and
-    :class:`EvalExistsError` raised, unless ``overwrite``. The caller holds the run's
-    :class:`RunLock` (training and ``lensrl eval`` do), so the check and the write are one step."""
+    :class:`EvalExistsError` raised, unless ``overwrite``. The check and the write hold the
+    run folder's evaluation lock (a :class:`RunLock` on ``.eval.lock``, waited for: a write is
+    brief), so two evaluations cannot both pass the check; training holds ``.lock`` meanwhile."""
     path = eval_path(run_dir, step, name)
-    if not overwrite:
-        ids = [p["id"] for p in result.get("problems", [])]
-        check_eval_target(path, eval_settings(result.get("sampling"), ids))
-    atomic_write_text(path, json.dumps({**result, "step": int(step)}, indent=1) + "\n")
+    lock = RunLock(Path(run_dir), name=EVAL_LOCK).acquire(wait=True)
+    try:
+        if not overwrite:
+            ids = [p["id"] for p in result.get("problems", [])]
+            check_eval_target(path, eval_settings(result.get("sampling"), ids))
+        atomic_write_text(path, json.dumps({**result, "step": int(step)}, indent=1) + "\n")
+    finally:
+        lock.release()
     return path
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import pytest
 
@@ -87,15 +88,31 @@ def test_algo_config_accepts_every_core_estimator():
         AlgoConfig(estimator=name)
 
 
-# --- 0.1's names (issue 16) -------------------------------------------------------------------
+# --- 0.1's names (lensrl.train.migrate) --------------------------------------------------------
 
 OLD = {"model": {"name": "tiny", "size": "nano", "logprob_micro_batch": 8},
        "algo": {"prompts_per_rollout": 4, "prompts_per_update": 2, "micro_batch": 3}}
 
 
+def renames(call, *args):
+    """``call(*args)`` and the messages of the RenamedKeyWarnings it gave (no other warning)."""
+    from lensrl.train.migrate import RenamedKeyWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = call(*args)
+    assert all(w.category is RenamedKeyWarning for w in caught), caught
+    return out, sorted(str(w.message) for w in caught)
+
+
 def test_old_keys_load_under_their_new_names_with_a_warning():
-    with pytest.warns(DeprecationWarning, match=r"algo\.micro_batch is now batch\.rows_per_micro"):
-        cfg = TrainConfig.from_dict(OLD, source="old.yaml")
+    cfg, said = renames(TrainConfig.from_dict, OLD, "old.yaml")
+    assert said == sorted([
+        "old.yaml: algo.prompts_per_rollout is now batch.prompts_per_step",
+        "old.yaml: algo.prompts_per_update is now batch.prompts_per_update",
+        "old.yaml: algo.micro_batch is now batch.rows_per_micro_batch",
+        "old.yaml: model.logprob_micro_batch is now batch.rows_per_logprob_pass",
+        "old.yaml: model.size is gone; name the tiny model by its size (model.name: nano)"])
     assert cfg.model.name == "nano"  # model: {name: tiny, size: S} is model: {name: S}
     assert (cfg.batch.prompts_per_step, cfg.batch.prompts_per_update) == (4, 2)
     assert (cfg.batch.rows_per_micro_batch, cfg.batch.rows_per_logprob_pass) == (3, 8)
@@ -113,27 +130,23 @@ def test_old_key_beside_a_different_new_one_is_an_error_naming_both():
 
 
 def test_set_with_an_old_key_sets_the_new_one():
-    with pytest.warns(DeprecationWarning, match="--set algo.micro_batch is now"):
-        data = apply_overrides({"algo": {"micro_batch": 9}},
-                               ["algo.micro_batch=7", "model.size=small"])
+    data, said = renames(apply_overrides, {"algo": {"micro_batch": 9}},
+                         ["algo.micro_batch=7", "model.size=small"])
+    assert said == ["--set algo.micro_batch is now batch.rows_per_micro_batch",
+                    "--set model.size is now model.name",
+                    "config: algo.micro_batch is now batch.rows_per_micro_batch"]
     cfg = TrainConfig.from_dict(data)
     assert cfg.batch.rows_per_micro_batch == 7 and cfg.model.name == "small"
 
 
-def test_presets_use_only_current_names_and_tiny_models_match_the_policy_presets():
-    import warnings
-
-    from lensrl.policy import TINY_PRESETS
-    from lensrl.train.config import TINY_MODELS
-
+def test_presets_use_only_current_names():
     for name in preset_names():
         with warnings.catch_warnings():
             warnings.simplefilter("error", DeprecationWarning)
             TrainConfig.from_dict(load_preset(name), source=name)
-    assert set(TINY_MODELS) == set(TINY_PRESETS)
 
 
-# --- values typed by the schema (issue 28) ----------------------------------------------------
+# --- values typed by the schema (lensrl.train.coerce) ---------------------------------------
 
 
 def test_yaml_values_are_converted_to_the_field_type(tmp_path):
@@ -190,15 +203,16 @@ def test_set_values_are_typed_and_none_only_where_allowed():
 def test_old_and_new_key_on_the_command_line_conflict():
     with pytest.raises(ConfigError, match=r"algo\.micro_batch=7 \(the old name of "
                        r"batch\.rows_per_micro_batch\) contradicts --set batch\.rows_per_micro_batch=9"):
-        apply_overrides({}, ["batch.rows_per_micro_batch=9", "algo.micro_batch=7"])
+        renames(apply_overrides, {}, ["batch.rows_per_micro_batch=9", "algo.micro_batch=7"])
     # the same value twice is no contradiction
-    data = apply_overrides({}, ["algo.micro_batch=7", "batch.rows_per_micro_batch=7"])
+    data, said = renames(apply_overrides, {}, ["algo.micro_batch=7", "batch.rows_per_micro_batch=7"])
+    assert said == ["--set algo.micro_batch is now batch.rows_per_micro_batch"]
     assert data["batch"]["rows_per_micro_batch"] == 7
 
 
 def test_the_cli_prints_each_rename_once_on_one_line(capsys):
     from lensrl.cli import renamed_keys_shown
-    from lensrl.train.config import RenamedKeyWarning
+    from lensrl.train.migrate import RenamedKeyWarning
 
     with renamed_keys_shown():
         for _ in range(3):

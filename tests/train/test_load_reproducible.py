@@ -1,4 +1,4 @@
-"""A run's rewards do not depend on the machine's load (issue 28): the demo preset's first 30
+"""A run's rewards do not depend on the machine's load: the demo preset's first 30
 steps give the same metrics alone and beside CPU hogs. Before the verifier retried the pairs of a
 starved worker (lensrl.verify.pool), a loaded machine could push a pair past its time limit and
 turn a right answer into a "timeout", and the run diverged from there."""

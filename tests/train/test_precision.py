@@ -5,6 +5,7 @@ they pin their dtype, and hold whatever ``auto`` would pick on this machine."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,9 @@ import torch
 from safetensors.torch import load_file
 
 from lensrl.data import ALPHABET
-from lensrl.policy import ASSUME_BF16_ENV, build_tiny, select_dtype, token_logprobs
+from lensrl.policy import build_tiny, token_logprobs
 from lensrl.train.config import TrainConfig
+from lensrl.train.precision import ASSUME_BF16_ENV, select_dtype
 from lensrl.train.presets import load_preset
 from lensrl.train.sft import SFTConfig, sft
 from lensrl.train.state import build_state
@@ -101,3 +103,19 @@ def test_first_update_ratio_is_one_up_to_precision(tmp_path, dtype, one_thread):
     worst, mean = RATIO_BOUNDS[dtype]
     assert float((ratio - 1).abs().max()) <= worst
     assert float((ratio - 1).abs().mean()) <= mean
+
+
+def test_select_dtype_is_explicit_about_its_choice(caplog, monkeypatch):
+    import lensrl.train.precision as precision
+
+    assert select_dtype("float32", torch.device("cpu"))[0] is torch.float32
+    monkeypatch.setattr(precision, "cpu_has_fast_bf16", lambda: False)
+    dtype, reason = select_dtype("auto", torch.device("cpu"))
+    assert dtype is torch.float32 and "no native bf16" in reason
+    with caplog.at_level(logging.WARNING):
+        assert select_dtype("bfloat16", torch.device("cpu"))[0] is torch.bfloat16
+    assert "slower than fp32" in caplog.text
+    monkeypatch.setattr(precision, "cpu_has_fast_bf16", lambda: True)
+    assert select_dtype("auto", torch.device("cpu"))[0] is torch.bfloat16
+    with pytest.raises(ValueError, match="model.dtype"):
+        select_dtype("fp16", torch.device("cpu"))

@@ -17,8 +17,9 @@ import torch
 
 from lensrl.train.config import TrainConfig
 from lensrl.train.presets import load_preset
+from lensrl.train.scored import ScoredBatch
 from lensrl.train.state import build_state
-from lensrl.train.trainer import ScoredBatch, collect, score, update
+from lensrl.train.trainer import collect, score, update
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -10,7 +10,7 @@ rounds (TRL, lensrl, lensrl, TRL) so that both see the same machine load.
 
 Throughput is tokens per second, counted the same way on both sides: the completion tokens
 generated plus the completion tokens the loss trains on, over the wall time of the whole step.
-lensrl's step is its trainer's own ``collect`` → ``score`` → ``update`` (verification included;
+lensrl's step is its trainer's own ``train_step`` (collect → score → update, verification included;
 TRL's reward is a trivial function, so this favours TRL slightly); TRL's step is ``train()``
 over one rollout, timed by its own step callback. lensrl skips the rows whose advantage is 0
 (``algo.skip_zero_advantage``), so only the rows it trains count as trained tokens.
@@ -95,21 +95,20 @@ def lensrl_setup(cfg: Any) -> Any:
 
 
 def lensrl_step(s: Any, cfg: Any) -> dict[str, float]:
-    """One step of lensrl's trainer (lensrl.train.trainer's collect, score, update), timed."""
-    from lensrl.train.trainer import collect, score, update
+    """One step of lensrl's trainer (:func:`lensrl.train.trainer.train_step`), timed."""
+    from lensrl.train.trainer import train_step
 
     t0 = time.perf_counter()
-    batch, times = collect(s, cfg)
-    batch = score(s, cfg, batch)
-    metrics, _ = update(s, cfg, batch, 0)
+    batch, metrics, _ = train_step(s, cfg)
     step_s = time.perf_counter() - t0
     mask = batch.rollout.completion_mask
     trained_rows = batch.advantages != 0 if cfg.algo.skip_zero_advantage else mask[:, 0] >= 0
     generated = float(mask.sum())
     trained = float(mask[trained_rows].sum())
-    return {"step_s": step_s, "rollout_s": times["time/rollout_s"],
-            "verify_s": times["time/verify_s"],  # train_s: scoring and the update
-            "train_s": step_s - times["time/rollout_s"] - times["time/verify_s"], "generated_tokens": generated, "trained_tokens": trained,
+    return {"step_s": step_s, "rollout_s": metrics["time/rollout_s"],
+            "verify_s": metrics["time/verify_s"],  # train_s: scoring and the update
+            "train_s": step_s - metrics["time/rollout_s"] - metrics["time/verify_s"],
+            "generated_tokens": generated, "trained_tokens": trained,
             "tokens": generated + trained, "tokens_per_s": (generated + trained) / step_s,
             "rows_trained_frac": metrics["opt/rows_trained_frac"],
             "reward_mean": float(batch.correct.nan_to_num(0).mean()),
@@ -142,6 +141,29 @@ def run_variant(spec: dict[str, Any], variant: str, tmp: Path) -> dict[str, Any]
         torch.set_num_threads(saved_threads)
 
 
+def _rounds(s: Any, cfg: Any, trl: Any, rounds: int,
+            ) -> tuple[list[dict[str, float]], list[dict[str, float]], list[float]]:
+    """``rounds`` rounds of TRL, lensrl, lensrl, TRL: lensrl's step rows, TRL's, and each
+    round's lensrl ÷ TRL token rate."""
+    lens_rows: list[dict[str, float]] = []
+    trl_rows: list[dict[str, float]] = []
+    ratios: list[float] = []
+    for _ in range(rounds):
+        got: dict[str, list[dict[str, float]]] = {"trl": [], "lensrl": []}
+        for name in abba(("trl", "lensrl"), 0) + abba(("trl", "lensrl"), 1):
+            if name == "trl":
+                seconds, count = trl.step()
+                got["trl"].append({"step_s": seconds, "generated_tokens": float(count),
+                                   "trained_tokens": float(count), "tokens": 2.0 * count,
+                                   "tokens_per_s": 2.0 * count / seconds})
+            else:
+                got["lensrl"].append(lensrl_step(s, cfg))
+        lens_rows += got["lensrl"]
+        trl_rows += got["trl"]
+        ratios.append(_rate(got["lensrl"]) / _rate(got["trl"]))
+    return lens_rows, trl_rows, ratios
+
+
 def _run_variant(spec: dict[str, Any], variant: str, tmp: Path) -> dict[str, Any]:
     from lensrl.bench.trl import TrlStepper
     from lensrl.policy import parameter_count
@@ -154,9 +176,6 @@ def _run_variant(spec: dict[str, Any], variant: str, tmp: Path) -> dict[str, Any
     load_s = time.perf_counter() - t
     rss_loaded = rss_bytes() / 2**20
     prompts = [s.prompt(p) for p in s.sampler.problems]
-    lens_rows: list[dict[str, float]] = []
-    trl_rows: list[dict[str, float]] = []
-    ratios: list[float] = []
     try:
         with PeakRSS() as step_mem:  # the step alone, above the loaded model
             warm = lensrl_step(s, cfg)  # warm-up, not counted
@@ -168,20 +187,7 @@ def _run_variant(spec: dict[str, Any], variant: str, tmp: Path) -> dict[str, Any
                         peft_config=peft_config(spec["lora"]) if lora else None) as trl:
             trl_trainable = _trainable(trl.trainer.model)
             trl.step()  # warm-up, not counted
-            for _ in range(spec["rounds"]):
-                got: dict[str, list[dict[str, float]]] = {"trl": [], "lensrl": []}
-                for name in abba(("trl", "lensrl"), 0) + abba(("trl", "lensrl"), 1):
-                    if name == "trl":
-                        seconds, count = trl.step()
-                        got["trl"].append({"step_s": seconds, "generated_tokens": float(count),
-                                           "trained_tokens": float(count),
-                                           "tokens": 2.0 * count,
-                                           "tokens_per_s": 2.0 * count / seconds})
-                    else:
-                        got["lensrl"].append(lensrl_step(s, cfg))
-                lens_rows += got["lensrl"]
-                trl_rows += got["trl"]
-                ratios.append(_rate(got["lensrl"]) / _rate(got["trl"]))
+            lens_rows, trl_rows, ratios = _rounds(s, cfg, trl, spec["rounds"])
     finally:
         s.verifier.close()
     lens_med, trl_med = median_row(lens_rows), median_row(trl_rows)

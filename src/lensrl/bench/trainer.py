@@ -116,30 +116,23 @@ def trainer_setup(cfg: Any, model_name: str, *, fixed_prompts: bool = False) -> 
 
 
 def trainer_step(s: Any, cfg: Any) -> dict[str, float]:
-    """One step of lensrl's trainer (phases 1–5 of lensrl.train.trainer.train), timed per phase.
+    """One step of lensrl's trainer (:func:`lensrl.train.trainer.train_step`: phases 1–6 of
+    ``train``, the code a run executes) with its own phase times, as a bench row.
 
     ``compute_s`` is the step without verification (TRL's side uses a trivial reward);
     token counts feed the throughput and FLOP-floor numbers."""
-    from lensrl.train.trainer import collect, score, update
+    from lensrl.train.trainer import train_step
 
     t0 = time.perf_counter()
-    batch, times = collect(s, cfg)
-    t = time.perf_counter()
-    batch = score(s, cfg, batch)
-    score_s = time.perf_counter() - t
-    t = time.perf_counter()
-    metrics, _ = update(s, cfg, batch, 0)
-    update_s = time.perf_counter() - t
+    batch, metrics, _ = train_step(s, cfg)
     step_s = time.perf_counter() - t0
     ro = batch.rollout
     G = cfg.rollout.samples_per_prompt
     return {
         "step_s": step_s,
-        "compute_s": step_s - times["time/verify_s"],
-        "rollout_s": times["time/rollout_s"],
-        "verify_s": times["time/verify_s"],
-        "score_s": score_s,
-        "update_s": update_s,
+        "compute_s": step_s - metrics["time/verify_s"],
+        **{phase + "_s": metrics[f"time/{phase}_s"]
+           for phase in ("rollout", "verify", "score", "update")},
         "completion_tokens": float(ro.completion_mask.sum()),
         # prompt tokens are prefilled once per prompt, completions once per row
         "generated_tokens": float(ro.prompt_mask[::G].sum() + ro.completion_mask.sum()),
@@ -219,7 +212,6 @@ def trainer_vs_trl(spec: dict[str, Any], tmp: Path, rate_gflops: float) -> dict[
     round (``lensrl.bench.trl.TrlStepper`` runs TRL one step at a time), so both see the same
     machine load; the headline is the median over rounds of the round's ratio (each side's
     tokens ÷ its time in that round), as for ``lens_step_overhead``."""
-    from lensrl.bench.trl import TrlStepper
     from lensrl.policy import parameter_count
 
     P, G, T = spec["prompts"], spec["group_size"], spec["max_new_tokens"]
@@ -228,24 +220,8 @@ def trainer_vs_trl(spec: dict[str, Any], tmp: Path, rate_gflops: float) -> dict[
     s = trainer_setup(cfg, spec["model"], fixed_prompts=True)
     prompts = [s.prompt(p) for p in s.sampler.problems]
     params = parameter_count(s.model)
-    rows: list[dict[str, float]] = []
-    trl_steps: list[tuple[float, int]] = []
-    ratios: list[float] = []
     try:
-        with TrlStepper(model_factory=lambda: build_model(spec["model"], seed=cfg.run.seed),
-                        prompts=prompts, group_size=G, max_completion_length=T) as trl, \
-                PeakRSS() as mem:
-            trl.step()  # warm-up, not counted
-            trainer_step(s, cfg)
-            for _ in range(spec["steps"]):
-                a = trl.step()
-                lens = [trainer_step(s, cfg), trainer_step(s, cfg)]
-                b = trl.step()
-                trl_steps += [a, b]
-                rows += lens
-                lens_rate = (sum(r["completion_tokens"] for r in lens)
-                             / sum(r["compute_s"] for r in lens))
-                ratios.append(lens_rate / ((a[1] + b[1]) / (a[0] + b[0])))
+        rows, trl_steps, ratios, mem = _alternate_with_trl(s, cfg, spec, prompts)
     finally:
         s.verifier.close()
     med = median_row(rows)
@@ -253,17 +229,14 @@ def trainer_vs_trl(spec: dict[str, Any], tmp: Path, rate_gflops: float) -> dict[
     trl_rates = [tokens / seconds for seconds, tokens in trl_steps]
     pooled_lens = sum(r["completion_tokens"] for r in rows) / sum(r["compute_s"] for r in rows)
     pooled_trl = sum(t for _, t in trl_steps) / sum(sec for sec, _ in trl_steps)
-    gen_floor = 2 * params * med["generated_tokens"] / (rate_gflops * 1e9)
-    upd_floor = 6 * params * med["trained_tokens"] / (rate_gflops * 1e9)
-    # The update shares each prompt across its G rows, so it need not do 6·params for every
-    # row's prompt tokens: the floor of that work counts each prompt once (= generated tokens).
-    upd_floor_unique = 6 * params * med["generated_tokens"] / (rate_gflops * 1e9)
+    floor = flop_floor(params, med, rate_gflops)
     return {
         "trainer_vs_trl_throughput": statistics.median(ratios),
         "per_round_ratios": ratios,
         "ratio_of_median_rates": statistics.median(lens_rates) / statistics.median(trl_rates),
-        "flop_floor_ratio": med["compute_s"] / (gen_floor + upd_floor),
-        "flop_floor_ratio_prompt_once": med["compute_s"] / (gen_floor + upd_floor_unique),
+        "flop_floor_ratio": med["compute_s"] / (floor["rollout_s"] + floor["update_s"]),
+        "flop_floor_ratio_prompt_once": med["compute_s"] / (floor["rollout_s"]
+                                                            + floor["update_prompt_once_s"]),
         "lensrl_tokens_per_s": statistics.median(lens_rates),
         "trl_tokens_per_s": statistics.median(trl_rates),
         "pooled_ratio": pooled_lens / pooled_trl,
@@ -274,12 +247,7 @@ def trainer_vs_trl(spec: dict[str, Any], tmp: Path, rate_gflops: float) -> dict[
         # both trainers are alive during the measurement
         "peak_rss_both_mib": mem.mib,
         "peak_rss_both_total_mib": mem.total_mib,
-        "floor": {"params": params, "matmul_gflops": rate_gflops,
-                  "rollout_s": gen_floor, "update_s": upd_floor,
-                  "update_prompt_once_s": upd_floor_unique,
-                  "rollout_ratio": med["rollout_s"] / gen_floor,
-                  "update_ratio": med["update_s"] / upd_floor,
-                  "update_ratio_prompt_once": med["update_s"] / upd_floor_unique},
+        "floor": floor,
         "setup": {"model": spec["model"], "params": params, "prompts": P, "group_size": G,
                   "max_new_tokens": T, "passes": 1, "steps": spec["steps"], "dtype": DTYPE,
                   "template": spec["template"], "template_text": template_text(spec["template"]),
@@ -289,6 +257,49 @@ def trainer_vs_trl(spec: dict[str, Any], tmp: Path, rate_gflops: float) -> dict[
                   "rate": "per round (TRL, lensrl, lensrl, TRL): each side's tokens ÷ its time; "
                           "median of the rounds' ratios"},
     }
+
+
+def _alternate_with_trl(s: Any, cfg: Any, spec: dict[str, Any], prompts: list[str],
+                        ) -> tuple[list[dict[str, float]], list[tuple[float, int]], list[float],
+                                   PeakRSS]:
+    """The rounds of :func:`trainer_vs_trl` after one warm-up step each: lensrl's step rows,
+    TRL's ``(seconds, tokens)`` steps, each round's lensrl ÷ TRL token rate, the memory peak."""
+    from lensrl.bench.trl import TrlStepper
+
+    rows: list[dict[str, float]] = []
+    trl_steps: list[tuple[float, int]] = []
+    ratios: list[float] = []
+    with TrlStepper(model_factory=lambda: build_model(spec["model"], seed=cfg.run.seed),
+                    prompts=prompts, group_size=cfg.rollout.samples_per_prompt,
+                    max_completion_length=cfg.rollout.max_new_tokens) as trl, PeakRSS() as mem:
+        trl.step()  # warm-up, not counted
+        trainer_step(s, cfg)
+        for _ in range(spec["steps"]):
+            a = trl.step()
+            lens = [trainer_step(s, cfg), trainer_step(s, cfg)]
+            b = trl.step()
+            trl_steps += [a, b]
+            rows += lens
+            lens_rate = (sum(r["completion_tokens"] for r in lens)
+                         / sum(r["compute_s"] for r in lens))
+            ratios.append(lens_rate / ((a[1] + b[1]) / (a[0] + b[0])))
+    return rows, trl_steps, ratios, mem
+
+
+def flop_floor(params: int, med: dict[str, float], rate_gflops: float) -> dict[str, float]:
+    """The seconds a step of ``med`` (a median bench row) needs at ``rate_gflops`` of matmul,
+    2·params per generated token and 6·params per trained one, and the step's ratios to it."""
+    gen_floor = 2 * params * med["generated_tokens"] / (rate_gflops * 1e9)
+    upd_floor = 6 * params * med["trained_tokens"] / (rate_gflops * 1e9)
+    # The update shares each prompt across its G rows, so it need not do 6·params for every
+    # row's prompt tokens: the floor of that work counts each prompt once (= generated tokens).
+    upd_floor_unique = 6 * params * med["generated_tokens"] / (rate_gflops * 1e9)
+    return {"params": params, "matmul_gflops": rate_gflops,
+            "rollout_s": gen_floor, "update_s": upd_floor,
+            "update_prompt_once_s": upd_floor_unique,
+            "rollout_ratio": med["rollout_s"] / gen_floor,
+            "update_ratio": med["update_s"] / upd_floor,
+            "update_ratio_prompt_once": med["update_s"] / upd_floor_unique}
 
 
 def scaling(spec: dict[str, Any], tmp: Path) -> dict[str, Any]:
@@ -375,7 +386,7 @@ def precision(spec: dict[str, Any], tmp: Path) -> dict[str, Any]:
     """bf16 (autocast over fp32 weights) ÷ fp32 step time of lensrl's trainer, interleaved in
     one run on the same work; with the compute dtype each ran in and whether this CPU has
     native bf16 (without it bf16 is emulated, and the ratio says how much that costs)."""
-    from lensrl.policy import cpu_has_fast_bf16
+    from lensrl.train.precision import cpu_has_fast_bf16
 
     setups = {}
     for dtype in ("float32", "bfloat16"):

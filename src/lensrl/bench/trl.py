@@ -24,7 +24,9 @@ from typing import Any
 
 import torch
 
-OVERHEAD_GOAL = 1.15
+from lensrl.bench.common import GOALS
+
+OVERHEAD_GOAL = GOALS["trl_lens_step_overhead"][1]
 _ALPHABET = "0123456789+= "
 
 # quick: ~1 min on a 2-core CPU; full: a larger model, longer completions, more rounds.
@@ -154,42 +156,10 @@ def _interleaved(
     quick: bool,
 ) -> dict[str, Any]:
     """The ABBA loop of :func:`measure_trl_lens_overhead`."""
-    from transformers import PrinterCallback
-    from trl.trainer.grpo_config import GRPOConfig
-    from trl.trainer.grpo_trainer import GRPOTrainer
-
     from lensrl.bench.common import abba
-    from lensrl.integrations.trl import LensGRPOConfig
-    from lensrl.policy import build_tiny
 
-    trainers: dict[str, Any] = {}
-    timers: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, trainer_cls, config_cls in (
-            ("grpo", GRPOTrainer, GRPOConfig),
-            ("lens", lens_cls, LensGRPOConfig),
-        ):
-            model, tokenizer = build_tiny(str(spec["size"]), _ALPHABET, seed=0)
-            config = config_cls(
-                **_base_config(
-                    str(Path(tmp) / name),
-                    per_device_train_batch_size=int(spec["prompts"]) * G,
-                    num_generations=G,
-                    max_completion_length=T,
-                    max_steps=1,
-                    generation_kwargs={"min_new_tokens": T},
-                )
-            )
-            timers[name] = _step_timer()
-            trainers[name] = trainer_cls(
-                model=model,
-                reward_funcs=_last_digit_reward,
-                args=config,
-                train_dataset=dataset,
-                processing_class=tokenizer,
-                callbacks=[timers[name]],
-            )
-            trainers[name].remove_callback(PrinterCallback)
+        trainers, timers = _grpo_and_lens(spec, G, T, dataset, lens_cls, Path(tmp))
         for name in ("grpo", "lens"):  # warm-up step, not counted
             trainers[name].train()
             timers[name].times.clear()
@@ -221,6 +191,47 @@ def _interleaved(
         "elapsed_s": elapsed,
         "environment": environment,
     }
+
+
+def _grpo_and_lens(spec: dict[str, Any], G: int, T: int, dataset: Any, lens_cls: Any,
+                   tmp: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """TRL's ``GRPOTrainer`` and ``lens_cls`` on the same tiny model (same seed), data, reward
+    and config, one step per ``train()``, each with its step timer: ``(trainers, timers)``."""
+    from transformers import PrinterCallback
+    from trl.trainer.grpo_config import GRPOConfig
+    from trl.trainer.grpo_trainer import GRPOTrainer
+
+    from lensrl.integrations.trl import LensGRPOConfig
+    from lensrl.policy import build_tiny
+
+    trainers: dict[str, Any] = {}
+    timers: dict[str, Any] = {}
+    for name, trainer_cls, config_cls in (
+        ("grpo", GRPOTrainer, GRPOConfig),
+        ("lens", lens_cls, LensGRPOConfig),
+    ):
+        model, tokenizer = build_tiny(str(spec["size"]), _ALPHABET, seed=0)
+        config = config_cls(
+            **_base_config(
+                str(tmp / name),
+                per_device_train_batch_size=int(spec["prompts"]) * G,
+                num_generations=G,
+                max_completion_length=T,
+                max_steps=1,
+                generation_kwargs={"min_new_tokens": T},
+            )
+        )
+        timers[name] = _step_timer()
+        trainers[name] = trainer_cls(
+            model=model,
+            reward_funcs=_last_digit_reward,
+            args=config,
+            train_dataset=dataset,
+            processing_class=tokenizer,
+            callbacks=[timers[name]],
+        )
+        trainers[name].remove_callback(PrinterCallback)
+    return trainers, timers
 
 
 def measure_trl_throughput(

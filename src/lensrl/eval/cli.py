@@ -1,8 +1,9 @@
 """``lensrl eval``: pass@k by level with bootstrap CIs for one checkpoint of a run.
 
 Writes ``<run-dir>/eval/<step>.json`` (see :mod:`lensrl.eval.evaluate`) and prints a summary.
-The run folder is locked (:class:`lensrl.runs.RunLock`) for the whole command: an evaluation
-never runs beside training in the same folder, and a refusal names the PID that holds it.
+It may run beside training in the same run folder: it only reads a checkpoint (written whole,
+then renamed into place) and writes through :func:`lensrl.runs.write_eval`, which holds the
+run folder's evaluation lock (not training's) for the check and the write.
 Problems default to the run's own held-out split: the built-in task's ``test`` split with the
 run's ``task.eval_problems``, ``task.levels`` and ``task.seed``. For a file dataset, pass
 ``--data`` (the run folder does not say which file is held out).
@@ -15,7 +16,7 @@ from typing import Any
 
 from lensrl.eval.evaluate import evaluate, sampling_settings, summary_metrics
 from lensrl.eval.passk import DEFAULT_KS, bucket_label
-from lensrl.runs import RunLock, check_eval_target, eval_path, eval_settings, write_eval
+from lensrl.runs import check_eval_target, eval_path, eval_settings, write_eval
 
 
 def load_eval_problems(cfg: dict[str, Any], data: str | None, limit: int | None) -> list[Any]:
@@ -133,7 +134,7 @@ def _evaluate(args: argparse.Namespace, cfg: Any, model: Any, tokenizer: Any, st
     over fp32 weights); the result with its ``run`` block."""
     import torch
 
-    from lensrl.policy import autocast, select_dtype
+    from lensrl.train.precision import autocast, select_dtype
 
     dtype, _ = select_dtype(cfg.model.dtype, torch.device("cpu"))
     with autocast("cpu", dtype):
@@ -154,34 +155,31 @@ def _evaluate(args: argparse.Namespace, cfg: Any, model: Any, tokenizer: Any, st
 
 
 def run(args: argparse.Namespace) -> int:
-    """Errors (a bad flag, a locked folder, an evaluation with other settings already there)
-    are raised for :func:`lensrl.cli.main`: one line and exit 2, before the sampling starts."""
+    """Errors (a bad flag, no checkpoint, an evaluation with other settings already there) are
+    raised for :func:`lensrl.cli.main`: one line and exit 2, before the sampling starts."""
     from lensrl.policy import load_checkpoint
     from lensrl.train.config import TrainConfig
 
     if args.ks is None:
         args.ks = [k for k in DEFAULT_KS if k <= args.samples]
     check_ks(args.ks, args.samples)
-    # Checkpoints are written whole (a temp folder and a rename): loading needs no lock, and a
-    # folder without one is refused before anything (the lock file included) is written.
     model, tokenizer, step, raw = load_checkpoint(args.run_dir, args.checkpoint)
     # typed, so that a setting the saved config lacks (an older run) reads as its default
     cfg = TrainConfig.from_dict(raw, source=f"{args.run_dir}/config.json")
     target = eval_path(args.run_dir, step, args.name)  # a bad --name fails before the work
-    with RunLock(args.run_dir):
-        problems, prompts = _problems_and_prompts(args, cfg, raw, tokenizer)
-        # Streams come from (seed, step, chunk): by default each run's own seed, so two seeds'
-        # evaluations never share sampling noise.
-        sampling = sampling_settings(
-            samples=args.samples, temperature=args.temperature, top_p=args.top_p,
-            max_new_tokens=args.max_new_tokens or cfg.rollout.max_new_tokens,
-            seed=args.seed if args.seed is not None else cfg.run.seed,
-            batch_prompts=args.batch_prompts)
-        if not args.overwrite:  # refuse before the work, not after it
-            check_eval_target(target, eval_settings(sampling, [p.id for p in problems]))
-        result = _evaluate(args, cfg, model, tokenizer, step, problems, prompts, sampling)
-        print(format_summary(result))
-        path = write_eval(args.run_dir, step, result, name=args.name, overwrite=args.overwrite)
+    problems, prompts = _problems_and_prompts(args, cfg, raw, tokenizer)
+    # Streams come from (seed, step, chunk): by default each run's own seed, so two seeds'
+    # evaluations never share sampling noise.
+    sampling = sampling_settings(
+        samples=args.samples, temperature=args.temperature, top_p=args.top_p,
+        max_new_tokens=args.max_new_tokens or cfg.rollout.max_new_tokens,
+        seed=args.seed if args.seed is not None else cfg.run.seed,
+        batch_prompts=args.batch_prompts)
+    if not args.overwrite:  # refuse before the work; write_eval checks again under its lock
+        check_eval_target(target, eval_settings(sampling, [p.id for p in problems]))
+    result = _evaluate(args, cfg, model, tokenizer, step, problems, prompts, sampling)
+    print(format_summary(result))
+    path = write_eval(args.run_dir, step, result, name=args.name, overwrite=args.overwrite)
     print(f"wrote {path}")
     metrics = summary_metrics(result)
     if "eval/pass@1" in metrics:

@@ -85,7 +85,8 @@ def _ending(run_dir: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lensrl.train.trainer import RunFinished, TrainingInterrupted, train
+    from lensrl.train.stop import TrainingInterrupted
+    from lensrl.train.trainer import RunFinished, train
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     cfg = config_from_args(args)  # a bad value fails here, before any folder is made

@@ -1,54 +1,32 @@
 """Typed training configuration: one dataclass per concern, validated on construction.
 
 Batch quantities live in one section, ``batch``, each named by its unit (prompts or rows).
-Keys renamed in 0.2 still load, with a :class:`RenamedKeyWarning` (:data:`RENAMED`). Errors name
-the field (as ``section.field``) and the allowed range. ``TrainConfig.to_dict`` is what lands in
-``runs/<name>/config.json``.
+Errors name the field (as ``section.field``) and the allowed range. ``TrainConfig.to_dict`` is
+what lands in ``runs/<name>/config.json``.
 
 Every value of a YAML file, a ``--set`` or a ``config.json`` is converted to its field's type
-(:func:`convert`): YAML 1.1 reads ``1e-6`` as a string, ``"10"`` may be quoted, ``4.5`` is no
-sample count and ``"no"`` is no boolean; what cannot be converted is an error naming
-``section.key``, the value and the type wanted.
+(lensrl.train.coerce.convert). Keys renamed in 0.2 still load, with a warning
+(lensrl.train.migrate).
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
-import math
-import types
-import typing
-import warnings
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from lensrl.core import AGGREGATIONS, ESTIMATORS, LENS_ALPHA, LENS_D_FLOOR
 
+# ConfigError and check are the config's own error and check: callers import them from here
+from lensrl.train.coerce import ConfigError as ConfigError
+from lensrl.train.coerce import check as check
+from lensrl.train.coerce import convert
+from lensrl.train.migrate import migrate, renamed_override
 
-class ConfigError(ValueError):
-    """A bad configuration value; the message names the field."""
-
-
-class RenamedKeyWarning(DeprecationWarning):
-    """A key of 0.1 read under its 0.2 name (:data:`RENAMED`). ``lensrl`` shows each one once,
-    on one line; a library caller sees it as a DeprecationWarning."""
-
-
-def check(ok: bool, name: str, value: Any, allowed: str) -> None:
-    if not ok:
-        raise ConfigError(f"{name} = {value!r} is invalid: must be {allowed}")
-
-
-_check = check  # the former name
-
-# model.dtype / sft.dtype: the compute dtype (lensrl.policy.select_dtype resolves it)
+# model.dtype / sft.dtype: the compute dtype (lensrl.train.precision.select_dtype resolves it)
 DTYPES = ("auto", "float32", "bfloat16")
-
-
-# The from-scratch Llama presets of lensrl.policy.TINY_PRESETS (a test keeps the two in step).
-TINY_MODELS = ("nano", "tiny", "small", "medium")
 
 
 @dataclass
@@ -359,9 +337,9 @@ class VerifyConfig:
 
     def __post_init__(self) -> None:
         for f in ("strict_train", "strict_eval"):
-            _check(isinstance(getattr(self, f), bool), f"verify.{f}", getattr(self, f),
+            check(isinstance(getattr(self, f), bool), f"verify.{f}", getattr(self, f),
                    "true or false")
-        _check(isinstance(self.timeout, int | float) and not isinstance(self.timeout, bool)
+        check(isinstance(self.timeout, int | float) and not isinstance(self.timeout, bool)
                and 0 < self.timeout <= 600, "verify.timeout", self.timeout,
                "a number of seconds in (0, 600]")
 
@@ -395,7 +373,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "config") -> TrainConfig:
         """Build from nested dicts; unknown sections or keys are errors naming them. Keys of
-        0.1 (:data:`RENAMED`, ``model.size``) are read under their new names, with a warning."""
+        0.1 are read under their new names, with a warning (lensrl.train.migrate)."""
         if not isinstance(data, dict):
             raise ConfigError(f"{source}: expected a mapping of sections, got {type(data).__name__}")
         data = migrate(data, source)
@@ -425,130 +403,6 @@ class TrainConfig:
         return cls(**parts)
 
 
-# Keys renamed in 0.2 (issue 16: batch settings in one section, named by their unit).
-RENAMED: dict[tuple[str, str], tuple[str, str]] = {
-    ("algo", "prompts_per_rollout"): ("batch", "prompts_per_step"),
-    ("algo", "prompts_per_update"): ("batch", "prompts_per_update"),
-    ("algo", "micro_batch"): ("batch", "rows_per_micro_batch"),
-    ("model", "logprob_micro_batch"): ("batch", "rows_per_logprob_pass"),
-}
-
-
-def migrate(data: dict[str, Any], source: str = "config") -> dict[str, Any]:
-    """A copy of ``data`` with 0.1's keys under their 0.2 names: :data:`RENAMED`, and
-    ``model: {name: tiny, size: S}`` as ``model: {name: S}`` (a non-tiny model ignored
-    ``size``). Saved ``config.json`` files of older runs load this way too. Warns once per key;
-    an old key beside its new one with another value is an error."""
-    out = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
-    for (sec, key), (new_sec, new_key) in RENAMED.items():
-        section = out.get(sec)
-        if not isinstance(section, dict) or key not in section:
-            continue
-        value = section.pop(key)
-        target = out.setdefault(new_sec, {})
-        if isinstance(target, dict):
-            if new_key in target and target[new_key] != value:
-                raise ConfigError(f"{source}: {sec}.{key} (the old name of {new_sec}.{new_key}) "
-                                  f"= {value!r} contradicts {new_sec}.{new_key} = "
-                                  f"{target[new_key]!r}; keep only {new_sec}.{new_key}")
-            target.setdefault(new_key, value)
-        warnings.warn(f"{source}: {sec}.{key} is now {new_sec}.{new_key}", RenamedKeyWarning,
-                      stacklevel=3)
-    model = out.get("model")
-    if isinstance(model, dict) and "size" in model:
-        size = model.pop("size")
-        if model.get("name", "tiny") == "tiny":
-            model["name"] = size
-        warnings.warn(f"{source}: model.size is gone; name the tiny model by its size "
-                      f"(model.name: {size})", RenamedKeyWarning, stacklevel=3)
-    return out
-
-
-_NONE = ("none", "null", "~")
-
-
-class _Unconvertible(ValueError):
-    """What a value should have been (the message ends "must be ...")."""
-
-
-def _to(value: Any, tp: Any) -> Any:
-    """``value`` as type ``tp`` (str, int, float, bool, ``X | None``, ``list[X]``)."""
-    if typing.get_origin(tp) in (types.UnionType, typing.Union):
-        if value is None or (isinstance(value, str) and value.strip().lower() in _NONE):
-            return None
-        inner = [a for a in typing.get_args(tp) if a is not type(None)]
-        try:
-            return _to(value, inner[0])
-        except _Unconvertible as exc:
-            raise _Unconvertible(f"{exc} or null") from None
-    if typing.get_origin(tp) is list:
-        if isinstance(value, str):  # --set task.levels=[1,2]
-            import yaml
-
-            with contextlib.suppress(yaml.YAMLError):  # then refused as no list below
-                value = yaml.safe_load(value)
-        (item,) = typing.get_args(tp)
-        if not isinstance(value, list | tuple):
-            raise _Unconvertible(f"a list of {_WANTS.get(item, 'values')}")
-        try:
-            return [_to(v, item) for v in value]
-        except _Unconvertible:
-            raise _Unconvertible(f"a list of {_WANTS.get(item, 'values')}") from None
-    if tp not in _WANTS:  # a type this converter does not know (a nested section): as given
-        return value
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-            return value.strip().lower() == "true"
-    elif tp is int and not isinstance(value, bool):
-        if isinstance(value, int):
-            return value
-        number = _number(value)
-        if number is not None and number.is_integer():
-            return int(number)
-    elif tp is float and not isinstance(value, bool):
-        number = _number(value)
-        if number is not None:
-            return number
-    elif tp is str:
-        if isinstance(value, str):
-            return value
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return str(value)  # run.name: 7
-    raise _Unconvertible(_WANTS.get(tp, str(tp)))
-
-
-# what each type wants, in an error message
-_WANTS: dict[Any, str] = {bool: "true or false", int: "a whole number",
-                          float: "a number (e.g. 0.5 or 1e-6)", str: "a string"}
-
-
-def _number(value: Any) -> float | None:
-    """A finite float from an int, a float or a string that spells one ("1e-6"), else None."""
-    if isinstance(value, str):
-        try:
-            value = float(value.strip())
-        except ValueError:
-            return None
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    return None
-
-
-def convert(value: Any, section_cls: type, key: str, where: str) -> Any:
-    """``value`` converted to the type of field ``key`` of ``section_cls``, or a ConfigError
-    ``"<where> = <value> is invalid: must be <type>"``. Unknown keys pass through (the caller
-    names them)."""
-    tp = typing.get_type_hints(section_cls).get(key)
-    if tp is None:
-        return value
-    try:
-        return _to(value, tp)
-    except _Unconvertible as exc:
-        raise ConfigError(f"{where} = {value!r} is invalid: must be {exc}") from None
-
-
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """``data`` with ``section.key=value`` strings applied (each value converted to its field's
     type, :func:`convert`), as a new dict with 0.1's key names already renamed (:func:`migrate`).
@@ -561,11 +415,10 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         if not sep or not dot:
             raise ConfigError(f"--set {item!r}: expected section.key=value, e.g. algo.alpha=0.5")
         written = key
-        if (section, name) in RENAMED or (section, name) == ("model", "size"):
-            new_section, new_name = RENAMED.get((section, name), ("model", "name"))
-            warnings.warn(f"--set {key} is now {new_section}.{new_name}", RenamedKeyWarning,
-                          stacklevel=2)
-            section, name, key = new_section, new_name, f"{new_section}.{new_name}"
+        renamed = renamed_override(section, name)
+        if renamed is not None:
+            section, name = renamed
+            key = f"{section}.{name}"
         section_cls = SECTIONS.get(section)
         if section_cls is None or name not in {f.name for f in fields(section_cls)}:
             raise ConfigError(f"--set {item!r}: unknown key {key!r}")

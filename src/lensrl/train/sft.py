@@ -20,8 +20,9 @@ from typing import Any
 import torch
 
 from lensrl.cli import one_line
-from lensrl.policy import as_master, autocast, build_tiny, parameter_count, select_dtype
-from lensrl.train.config import DTYPES, TINY_MODELS, ConfigError, check
+from lensrl.policy import TINY_PRESETS, build_tiny, parameter_count
+from lensrl.train.config import DTYPES, ConfigError, check
+from lensrl.train.precision import as_master, autocast, select_dtype
 
 log = logging.getLogger("lensrl.train.sft")
 
@@ -127,7 +128,7 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     from lensrl.cli import non_negative_int, positive_float, positive_int
 
     p.add_argument("--out", type=Path, required=True, help="model folder to write")
-    p.add_argument("--size", default="tiny", choices=TINY_MODELS, help="tiny model preset")
+    p.add_argument("--size", default="tiny", choices=list(TINY_PRESETS), help="tiny model preset")
     p.add_argument("--steps", type=positive_int, default=SFTConfig.steps,
                    help="optimizer steps (one batch each)")
     p.add_argument("--seconds", type=float, default=0.0, help="stop after this long (0 = no limit)")

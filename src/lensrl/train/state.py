@@ -19,6 +19,7 @@ deleted; when none is good, :class:`lensrl.runs.CheckpointError` names the file 
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import os
 import pickle
@@ -36,16 +37,13 @@ import torch
 
 from lensrl.data import ProblemSampler
 from lensrl.policy import (
+    TINY_PRESETS,
     add_lora,
-    as_master,
-    autocast,
     build_tiny,
     load_pretrained,
     load_smollm2,
-    no_good_checkpoint,
     parameter_count,
     read_weights,
-    select_dtype,
     strict_state_dict,
 )
 from lensrl.runs import (
@@ -56,6 +54,7 @@ from lensrl.runs import (
     CheckpointError,
     check_manifest,
     checkpoint_dirs,
+    latest_checkpoint,
     make_readable,
     read_config,
     truncate_after_step,
@@ -63,13 +62,13 @@ from lensrl.runs import (
     write_manifest,
 )
 from lensrl.train.config import (
-    TINY_MODELS,
     ConfigError,
     ModelConfig,
     OptimConfig,
     TaskConfig,
     TrainConfig,
 )
+from lensrl.train.precision import as_master, autocast, select_dtype
 
 log = logging.getLogger("lensrl.train")
 
@@ -123,7 +122,7 @@ def load_model(cfg: ModelConfig, seed: int) -> tuple[Any, Any]:
 
     if cfg.init_from:
         return load_pretrained(cfg.init_from)
-    if cfg.name in TINY_MODELS:
+    if cfg.name in TINY_PRESETS:
         return build_tiny(cfg.name, ALPHABET, seed=seed)
     if cfg.name == "smollm2":
         return load_smollm2()
@@ -402,27 +401,20 @@ def restore_state(state: RunState, run_dir: Path) -> int:
     skipped, with a warning that names it and what is wrong, for the next older one, and is
     set aside as ``step_<N>.damaged`` once an older one loads; when none is good,
     :class:`CheckpointError` names the newest one's problem and nothing is changed."""
-    found = checkpoint_dirs(run_dir)
-    if not found:
+    found = latest_checkpoint(run_dir, functools.partial(read_checkpoint, state),
+                              damaged=lambda step, err: log.warning(
+                                  "--resume: checkpoint step_%d is damaged: %s", step, err))
+    if found is None:
         log.warning("--resume: no checkpoint in %s, starting from step 0", run_dir)
         for name in (METRICS_FILE, SAMPLES_FILE):
             truncate_after_step(run_dir / name, -1)
         return 0
-    errors: list[CheckpointError] = []
-    checked = None
-    for step in sorted(found, reverse=True):
-        try:
-            checked = read_checkpoint(state, found[step], step)
-            break
-        except CheckpointError as err:
-            errors.append(err)
-            log.warning("--resume: checkpoint step_%d is damaged: %s", step, err)
-    if checked is None:
-        raise no_good_checkpoint(errors)
-    for step in sorted(s for s in found if s > checked.step):
+    checked = found[1]
+    folders = checkpoint_dirs(run_dir)
+    for step in sorted(s for s in folders if s > checked.step):
         log.warning("--resume: kept the damaged checkpoint as %s; resuming from step %d",
-                    set_aside(found[step]), checked.step)
-    path = found[checked.step]
+                    set_aside(folders[step]), checked.step)
+    path = folders[checked.step]
     try:
         state.model.load_state_dict(checked.model, strict=True)
         if state.ref_model is not None:
@@ -438,10 +430,3 @@ def restore_state(state: RunState, run_dir: Path) -> int:
         truncate_after_step(run_dir / name, checked.step)
     log.info("resumed %s from step %d", run_dir, checked.step)
     return checked.step
-
-
-# Old names (0.1), kept for lensrl.train.state / lensrl.train.state imports.
-Setup = RunState
-build_setup = build_state
-save_run_state = save_state
-restore_run_state = restore_state

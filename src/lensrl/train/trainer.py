@@ -11,7 +11,6 @@ import functools
 import logging
 import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ from lensrl.train.batching import (
     trim_completion,
 )
 from lensrl.train.config import TrainConfig
+from lensrl.train.scored import Collected, ScoredBatch, batch_metrics, nonfinite_rows, sample_rows
 from lensrl.train.state import RunState, build_state, open_run_dir, restore_state, save_state
 from lensrl.train.stop import StopRequests, TrainingInterrupted
 from lensrl.verify.verdict import TIMEOUT
@@ -45,32 +45,6 @@ log = logging.getLogger("lensrl.train")
 
 class TrainingError(RuntimeError):
     """The run cannot go on (e.g. too many non-finite updates in a row)."""
-
-
-@dataclass(frozen=True)
-class Collected:
-    """A verified rollout, before scoring (:func:`collect`).
-
-    Fields: ``rollout`` (N = P·G rows, G per prompt); ``problems`` (P); ``correct`` ``(N,)``:
-    1 right, 0 wrong, NaN when the verifier could not judge.
-    """
-
-    rollout: Rollout
-    problems: list[Any]
-    correct: Tensor
-
-
-@dataclass(frozen=True)
-class ScoredBatch(Collected):
-    """A collected batch with π_old and advantages (:func:`score`).
-
-    Adds: ``old_logprobs`` ``(N, T)`` π_old per completion token (0 at padding);
-    ``advantages`` ``(N,)``; ``diagnostics``: lensrl.core.group_diagnostics.
-    """
-
-    old_logprobs: Tensor
-    advantages: Tensor
-    diagnostics: dict[str, float]
 
 
 class RunFinished(Exception):
@@ -117,26 +91,16 @@ def _loop(state: RunState, cfg: TrainConfig, run_dir: Path, start: int, stop: St
             runlog.metrics(0, _evaluate(state, cfg, run_dir, 0))
         for step in range(start + 1, cfg.run.steps + 1):
             t0 = time.perf_counter()
-            # 1–3. sample prompts, roll out, verify (resampling under dynamic_sampling)
-            batch, times = collect(state, cfg)
-            # 4. score with lensrl.core
-            t = time.perf_counter()
-            batch = score(state, cfg, batch)
-            times["time/score_s"] = time.perf_counter() - t
-            # 5. clipped-loss updates
-            t = time.perf_counter()
-            update_metrics, bad_updates = update(state, cfg, batch, bad_updates)
-            times["time/update_s"] = time.perf_counter() - t
-            # 6. log
-            metrics = {**_batch_metrics(batch), **batch.diagnostics, **update_metrics, **times}
-            # 7. evaluate and checkpoint
+            # 1–5. collect, score, update, with the metrics to log
+            batch, metrics, bad_updates = train_step(state, cfg, bad_updates)
+            # 6–7. evaluate (its metrics join the step's), log, checkpoint
             if cfg.run.eval_every and (step % cfg.run.eval_every == 0 or step == cfg.run.steps):
                 t = time.perf_counter()
                 metrics.update(_evaluate(state, cfg, run_dir, step))
                 metrics["time/eval_s"] = time.perf_counter() - t
             metrics["time/step_s"] = time.perf_counter() - t0
             runlog.metrics(step, metrics)
-            runlog.samples(step, _sample_rows(batch, state.prompt, cfg.run.log_samples))
+            runlog.samples(step, sample_rows(batch, state.prompt, cfg.run.log_samples))
             every = cfg.run.checkpoint_every
             due = (every and step % every == 0) or step == cfg.run.steps
             if (due or stop.signum is not None) and step not in checkpoint_dirs(run_dir):
@@ -148,6 +112,27 @@ def _loop(state: RunState, cfg: TrainConfig, run_dir: Path, start: int, stop: St
         runlog.close()
         if bar is not None:
             bar.close()
+
+
+def train_step(state: RunState, cfg: TrainConfig, bad_updates: int = 0,
+               ) -> tuple[ScoredBatch, dict[str, float], int]:
+    """Phases 1–5 of a step (no evaluation, log or checkpoint): the batch, its metrics, each
+    phase's wall time among them (``time/rollout_s``, ``time/verify_s``, ``time/score_s``,
+    ``time/update_s``), and the count of non-finite updates in a row. The benchmarks time the
+    trainer through this function and these times (lensrl.bench.trainer)."""
+    # 1–3. sample prompts, roll out, verify (resampling under dynamic_sampling)
+    batch, times = collect(state, cfg)
+    # 4. score with lensrl.core
+    t = time.perf_counter()
+    scored = score(state, cfg, batch)
+    times["time/score_s"] = time.perf_counter() - t
+    # 5. clipped-loss updates
+    t = time.perf_counter()
+    update_metrics, bad_updates = update(state, cfg, scored, bad_updates)
+    times["time/update_s"] = time.perf_counter() - t
+    # what step 6 logs
+    metrics = {**batch_metrics(scored), **scored.diagnostics, **update_metrics, **times}
+    return scored, metrics, bad_updates
 
 
 # --- phases ---------------------------------------------------------------------------------
@@ -279,7 +264,7 @@ def update(
             bad_updates += 1
             log.warning("non-finite %s: update skipped, the weights are untouched (%d in a row); %s",
                         "loss" if not math.isfinite(parts["loss/policy"]) else "gradient norm",
-                        bad_updates, _nonfinite_rows(batch, rows, new_logprobs))
+                        bad_updates, nonfinite_rows(batch, rows, new_logprobs))
             if bad_updates >= cfg.optim.max_bad_updates:
                 raise TrainingError(
                     f"{bad_updates} updates in a row had a non-finite loss or gradient "
@@ -295,48 +280,16 @@ def update(
         for k, v in parts.items():
             totals.setdefault(k, []).append(v)
     out = {}
-    for k, v in totals.items():
+    for k, values in totals.items():
         if k in _ROW_METRICS:  # updates that trained no row have no value
-            v = [x for x in v if not math.isnan(x)]
-        out[k] = sum(v) / len(v) if v else math.nan
+            values = [x for x in values if not math.isnan(x)]
+        out[k] = sum(values) / len(values) if values else math.nan
     out["opt/skipped_updates"] = float(skipped)
     if skipped:  # only on steps that skipped one, so that a healthy run's metrics are unchanged
         out["train/skipped_nonfinite"] = float(skipped)
     out["opt/rows_trained_frac"] = n_trained / max(n_rows, 1)
     out["opt/lr"] = float(state.scheduler.get_last_lr()[0])
     return out, bad_updates
-
-
-def _nonfinite_rows(batch: ScoredBatch, rows: Tensor, new_logprobs: list[tuple[Tensor, Tensor]]) -> str:
-    """Which of an update's ``rows`` carry a non-finite value (π_old or π_θ log-prob, advantage)
-    and their reward, mean log-prob and advantage ranges, for the warning of a skipped update.
-    ``new_logprobs``: ``(rows, non-finite mask)`` of π_θ per micro-batch (:func:`_accumulate`)."""
-    mask = batch.rollout.completion_mask.bool()
-    old_bad = (~torch.isfinite(batch.old_logprobs) & mask).any(-1)
-    adv = batch.advantages if batch.advantages.dim() == 1 else batch.advantages.mean(-1)
-    new_bad = torch.zeros_like(old_bad)
-    for mb_rows, mb_bad in new_logprobs:
-        new_bad[mb_rows.to(new_bad.device)] |= mb_bad.to(new_bad.device)
-    kinds = {"π_θ log-prob": new_bad, "π_old log-prob": old_bad, "advantage": ~torch.isfinite(adv)}
-    bad = new_bad | old_bad | kinds["advantage"]
-    flagged = rows[bad[rows].cpu()]
-    where = ", ".join(k for k, m in kinds.items() if bool(m[rows].any()))
-    which = flagged if len(flagged) else rows
-    lp = (batch.old_logprobs * mask).sum(-1) / mask.sum(-1).clamp(min=1)
-
-    def span(t: Tensor) -> str:
-        t = t.float().cpu()
-        ok = t[torch.isfinite(t)]
-        text = f"[{float(ok.min()):.3g}, {float(ok.max()):.3g}]" if len(ok) else "none finite"
-        return text + (f" ({len(t) - len(ok)} non-finite)" if len(ok) < len(t) else "")
-
-    ranges = (f"reward {span(batch.correct[which])}, mean π_old logprob {span(lp[which])}, "
-              f"advantage {span(adv[which])}")
-    if len(flagged):
-        more = f" and {len(flagged) - 8} more" if len(flagged) > 8 else ""
-        return (f"row(s) {', '.join(str(int(r)) for r in flagged[:8])}{more} carry it "
-                f"(non-finite {where}): {ranges}")
-    return f"no row's log-probs or advantage are non-finite (the gradient overflowed); the update's rows: {ranges}"
 
 
 def _accumulate(
@@ -427,36 +380,6 @@ def _evaluate(state: RunState, cfg: TrainConfig, run_dir: Path, step: int) -> di
 
 
 # --- helpers --------------------------------------------------------------------------------
-
-def _batch_metrics(batch: ScoredBatch) -> dict[str, float]:
-    c = batch.correct
-    judged = ~torch.isnan(c)
-    lengths = batch.rollout.completion_mask.sum(-1).float()
-    adv = batch.advantages
-    return {
-        "reward/mean": float(c[judged].mean()) if bool(judged.any()) else math.nan,
-        "completions/len_mean": float(lengths.mean()),
-        "completions/len_max": float(lengths.max()),
-        "completions/frac_truncated": float(batch.rollout.truncated.float().mean()),
-        "adv/mean": float(adv.mean()),
-        "adv/abs_mean": float(adv.abs().mean()),
-        "adv/frac_nonzero": float((adv != 0).float().mean()),
-        "batch/prompts": float(len(batch.problems)),
-    }
-
-
-def _sample_rows(batch: ScoredBatch, prompt: Any, n: int) -> list[dict[str, Any]]:
-    G = len(batch.rollout.texts) // max(len(batch.problems), 1)
-    rows = []
-    for i in range(min(n, len(batch.rollout.texts))):
-        p = batch.problems[i // G]
-        c = float(batch.correct[i])
-        rows.append({"problem_id": p.id, "level": p.level, "problem": p.problem,
-                     "prompt": prompt(p), "answer": p.answer, "completion": batch.rollout.texts[i],
-                     "reward": None if math.isnan(c) else c,
-                     "advantage": float(batch.advantages[i])})
-    return rows
-
 
 def _progress(cfg: TrainConfig, start: int) -> Any:
     if not cfg.run.progress:

@@ -1,5 +1,0 @@
-"""Deprecated path: moved to :mod:`lensrl.runs` (see lensrl._compat)."""
-
-from lensrl._compat import moved
-
-__getattr__ = moved(__name__, "lensrl.runs")

@@ -1,5 +1,0 @@
-"""Deprecated path: moved to :mod:`lensrl.train.sft` (see lensrl._compat)."""
-
-from lensrl._compat import moved
-
-__getattr__ = moved(__name__, "lensrl.train.sft")

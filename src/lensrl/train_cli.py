@@ -1,5 +1,0 @@
-"""Deprecated path: moved to :mod:`lensrl.train.cli` (see lensrl._compat)."""
-
-from lensrl._compat import moved
-
-__getattr__ = moved(__name__, "lensrl.train.cli")
