@@ -1,8 +1,8 @@
 """A slow, plain-Python oracle for ``compute_advantages``, written from the spec, not from core.
 
 One group at a time, with floats and :mod:`math` only (no torch), so that a vectorisation or
-masking slip in ``lensrl.core`` cannot be copied into the reference. The spec (issue 3 and
-docs/algorithm.md §1, §6):
+masking slip in ``lensrl.core`` cannot be copied into the reference. The spec (docs/algorithm.md
+§1, §6):
 
 - a verdict is 1.0, 0.0 or NaN; NaN samples drop out of the group (mean, std, D, type and the
   ``n`` of 1/n) and get 0; a group with fewer than two judged samples is all 0;
@@ -54,7 +54,7 @@ def lens_normaliser(r: Sequence[float], pbar: Sequence[float], d_floor: float) -
 
 
 def calibrated_rewards(r: Sequence[float], pbar: Sequence[float], d_floor: float) -> list[float]:
-    """r̃ for the judged samples of one mixed or negative group (§2.6(d))."""
+    """r̃ for the judged samples of one mixed or negative group (docs/algorithm.md §1)."""
     n = len(r)
     D = lens_normaliser(r, pbar, d_floor)
     out = []

@@ -277,7 +277,7 @@ def test_property_invariants(batch: tuple[list[float], list[float], int], ddof: 
     # the most confident wrong sample of a negative group gets exactly −1/n
     for p in torch.nonzero(s.negative).flatten().tolist():
         assert s.calibrated[p][s.judged[p]].min().item() == pytest.approx(-1.0 / s.n[p].item())
-    # right samples keep reward exactly 1 (§8 fact 1)
+    # right samples keep reward exactly 1 (docs/algorithm.md §6 fact 1)
     assert bool((s.calibrated[s.judged & (s.r == 1)] == 1.0).all())
 
 

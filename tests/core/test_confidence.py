@@ -1,4 +1,4 @@
-"""sequence_mean_logprob / sequence_confidence: π̄ = exp(masked mean token log-prob) (§2.6(a))."""
+"""sequence_mean_logprob / sequence_confidence: π̄ = exp(masked mean token log-prob) (docs/algorithm.md §1)."""
 
 from __future__ import annotations
 

@@ -28,7 +28,8 @@ KEYS = {
 
 
 def _batch() -> tuple[torch.Tensor, torch.Tensor]:
-    # mixed (§2.7), negative (§2.7), positive, and a group with a single judged (wrong) sample
+    # mixed and negative (docs/algorithm.md §3), positive, and a group with a single judged (wrong)
+    # sample
     r = [1, 0, 0, 0] + [0, 0, 0, 0] + [1, 1, 1, 1] + [0, NAN, NAN, NAN]
     p = [0.7, 0.9, 0.6, 0.5] + [0.9, 0.8, 0.6, 0.45] + [0.3, 0.4, 0.5, 0.6] + [0.2, 0.1, 0.1, 0.1]
     return torch.tensor(r, dtype=torch.float64), torch.tensor(p, dtype=torch.float64).log()
@@ -48,7 +49,7 @@ def test_by_hand() -> None:
         (0.9 + 0.6 + 0.5 + 0.9 + 0.8 + 0.6 + 0.45 + 0.2) / 8
     )
     assert d["lens/conf_right_mean"] == pytest.approx((0.7 + 0.3 + 0.4 + 0.5 + 0.6) / 5)
-    # r̃ of the wrong samples of scored groups: 3 mixed + 4 negative (values from §2.7)
+    # r̃ of the wrong samples of scored groups: 3 mixed + 4 negative (values from docs/algorithm.md §3)
     wrong = [-0.9 / 1.9 / 4, -0.6 / 2.2 / 4, -0.5 / 2.3 / 4, -0.25, -0.2, -0.125, -1 / 12]
     assert d["lens/calibrated_reward_wrong_mean"] == pytest.approx(sum(wrong) / 7)
     neg = abs(adv[4:8]).sum().item()  # 0.060417

@@ -40,7 +40,12 @@ def test_quick_run_writes_json(tmp_path: Path) -> None:
         "extract_us_per_pair_prose",
     ):
         assert key in result
-    assert result["slowest_hostile_s"] < result["hostile_timeout_s"] + 1.5
+    # a hostile pair ends at its timeout; a worker starved by a loaded machine is retried with a
+    # longer limit before its timeout counts (verify.pool.RETRY_*), which bounds the worst case
+    from lensrl.verify.pool import RETRY_FACTOR, RETRY_ROUNDS
+
+    worst = result["hostile_timeout_s"] * (1 + RETRY_FACTOR * RETRY_ROUNDS) + 1.5
+    assert result["slowest_hostile_s"] < worst
     assert result["first_call_after_hostile_ok"] is True
 
 

@@ -128,7 +128,7 @@ def test_a_timeout_on_a_starved_worker_is_retried_with_a_longer_limit(
     """A worker that got too little CPU (a loaded machine) has its pair judged again with
     RETRY_FACTOR × the limit, RETRY_ROUNDS times while it stays starved, before the pair counts
     as a timeout; on a CPU of its own, not."""
-    from lensrl.verify import pool as pool_module
+    from lensrl.verify import _ipc
 
     hang = "\\boxed{9^{9^{9^{9}}}}"
     with VerifierPool(workers=1, timeout=TIMEOUT) as p:
@@ -138,7 +138,7 @@ def test_a_timeout_on_a_starved_worker_is_retried_with_a_longer_limit(
         idle = time.perf_counter() - start
         assert p.stats["retried"] == 0 or idle > TIMEOUT * (1 + RETRY_FACTOR)  # loaded machine
         # always starved from here: every round retries, and the last round's timeout counts
-        monkeypatch.setattr(pool_module._Worker, "starved", lambda self: True)
+        monkeypatch.setattr(_ipc.Worker, "starved", lambda self, share: True)
         retried = p.stats["retried"]
         start = time.perf_counter()
         got = p.verify_batch(["3", "3"], [hang, "\\boxed{3}"])
@@ -151,13 +151,13 @@ def test_a_timeout_on_a_starved_worker_is_retried_with_a_longer_limit(
 
 
 def test_cpu_seconds_of_this_process() -> None:
-    from lensrl.verify.pool import _cpu_seconds
+    from lensrl.verify._ipc import cpu_seconds
 
-    before = _cpu_seconds(os.getpid())
+    before = cpu_seconds(os.getpid())
     if before is None:
         pytest.skip("no /proc: every timeout is retried")
     end = time.process_time() + 0.2
     while time.process_time() < end:
         pass
-    after = _cpu_seconds(os.getpid())
+    after = cpu_seconds(os.getpid())
     assert after is not None and 0.1 <= after - before <= 5.0

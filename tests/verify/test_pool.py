@@ -139,47 +139,34 @@ conn.recv_bytes()
 """
 
 
-def _pool_with_server(monkeypatch: pytest.MonkeyPatch, code: str) -> VerifierPool:
-    from lensrl.verify import pool as pool_module
+@pytest.mark.parametrize(
+    ("server", "start_s", "error"),
+    [
+        pytest.param("import sys; sys.stderr.write('no sympy here'); sys.exit(3)", None,
+                     "(?s)exited with code 3.*no sympy here", id="cannot-start"),
+        pytest.param("import time; time.sleep(60)", 1.0,
+                     "did not start a worker within 1 s", id="hangs"),
+        pytest.param(FAKE_SERVER, None, "protocol error: worker .* sent b'{\"not\"",
+                     id="protocol-error"),
+    ],
+)
+def test_server_failure_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, server: str, start_s: float | None, error: str
+) -> None:
+    """A server that exits, hangs or breaks the protocol: a VerifierError naming why, quickly."""
+    from lensrl.verify import VerifierError, _ipc
 
-    monkeypatch.setattr(pool_module, "_server_command", lambda fd: [sys.executable, "-c", code,
-                                                                     str(fd)])
-    return VerifierPool(workers=1, timeout=1.0)
-
-
-def test_server_that_cannot_start_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    from lensrl.verify import VerifierError
-
-    p = _pool_with_server(monkeypatch, "import sys; sys.stderr.write('no sympy here'); sys.exit(3)")
-    start = time.perf_counter()
-    with pytest.raises(VerifierError, match="(?s)exited with code 3.*no sympy here"):
-        p.verify(gold="1", prediction="\\boxed{1}")
-    assert time.perf_counter() - start < 10
-    p.close()
-
-
-def test_server_that_hangs_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    from lensrl.verify import VerifierError
-    from lensrl.verify import pool as pool_module
-
-    monkeypatch.setattr(pool_module, "_SERVER_START_S", 1.0)
-    p = _pool_with_server(monkeypatch, "import time; time.sleep(60)")
-    start = time.perf_counter()
-    with pytest.raises(VerifierError, match="did not start a worker within 1 s"):
-        p.verify(gold="1", prediction="\\boxed{1}")
-    assert time.perf_counter() - start < 10
-    p.close()
-
-
-def test_protocol_error_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    from lensrl.verify import VerifierError
-
-    p = _pool_with_server(monkeypatch, FAKE_SERVER)
-    start = time.perf_counter()
-    with pytest.raises(VerifierError, match="protocol error: worker .* sent b'{\"not\""):
-        p.verify(gold="1", prediction="\\boxed{1}")
-    assert time.perf_counter() - start < 10
-    p.close()
+    monkeypatch.setattr(_ipc, "server_command", lambda fd: [sys.executable, "-c", server, str(fd)])
+    if start_s is not None:
+        monkeypatch.setattr(_ipc, "SERVER_START_S", start_s)
+    p = VerifierPool(workers=1, timeout=1.0)
+    try:
+        start = time.perf_counter()
+        with pytest.raises(VerifierError, match=error):
+            p.verify(gold="1", prediction="\\boxed{1}")
+        assert time.perf_counter() - start < 10
+    finally:
+        p.close()
 
 
 def test_strict_default_of_the_pool(pool: VerifierPool) -> None:

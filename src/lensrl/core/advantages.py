@@ -44,8 +44,9 @@ class GroupStats:
         valid, negative, mixed, positive: ``(P,)`` bool; ``valid`` = at least two judged;
             the three types partition the valid groups.
         pbar: ``(P, G)`` confidence π̄ = exp(mean log-prob); 0 where unjudged.
-        D: ``(P,)`` the LENS normaliser D(q) (Eq. 14 with the §2.6(b) floor); 0 where unused.
-        calibrated: ``(P, G)`` r̃ (§2.6(d)); 0 where unjudged.
+        D: ``(P,)`` the LENS normaliser D(q) (the paper's Eq. 14 with the ``d_floor`` floor,
+            docs/algorithm.md §1); 0 where unused.
+        calibrated: ``(P, G)`` r̃ (docs/algorithm.md §1); 0 where unjudged.
     """
 
     r: Tensor
@@ -147,7 +148,7 @@ def group_stats(
     gap = D[:, None] - pbar  # ≥ (d_floor − 1) · max π̄ > 0 unless every π̄ is 0
     ratio = torch.where(gap > 0, pbar / gap.clamp(min=torch.finfo(torch.float64).tiny), 0.0)
     inv_n = 1.0 / n.clamp(min=1).double()
-    calibrated = r - (1.0 - r) * inv_n[:, None] * ratio  # (P, G), r̃ (§2.6(d))
+    calibrated = r - (1.0 - r) * inv_n[:, None] * ratio  # (P, G), r̃ (docs/algorithm.md §1)
     calibrated = torch.where(judged & (negative | mixed)[:, None], calibrated, r)
     return GroupStats(r, judged, n, valid, negative, mixed, positive, pbar, D, calibrated)
 

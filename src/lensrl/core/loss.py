@@ -41,6 +41,40 @@ def _masked_mean(x: Tensor, mask: Tensor) -> float:
     return float(masked_mean(x.flatten(), mask.flatten()))
 
 
+def _check_loss_inputs(
+    logprobs: Tensor,
+    old_logprobs: Tensor,
+    advantages: Tensor,
+    mask: Tensor,
+    clip_low: float,
+    clip_high: float,
+    kl_coef: float,
+    ref_logprobs: Tensor | None,
+) -> None:
+    """A ValueError naming the argument when :func:`policy_loss`'s inputs do not fit together."""
+    if logprobs.shape != old_logprobs.shape or logprobs.shape != mask.shape:
+        raise ValueError(
+            "logprobs, old_logprobs and mask must share one (N, T) shape; got "
+            f"{tuple(logprobs.shape)}, {tuple(old_logprobs.shape)}, {tuple(mask.shape)}"
+        )
+    if advantages.shape not in (logprobs.shape[:1], logprobs.shape):
+        raise ValueError(
+            f"advantages must be (N,) or (N, T) = {tuple(logprobs.shape)}; "
+            f"got {tuple(advantages.shape)}"
+        )
+    if ref_logprobs is not None and ref_logprobs.shape != logprobs.shape:
+        raise ValueError(
+            f"ref_logprobs must match logprobs {tuple(logprobs.shape)}; "
+            f"got {tuple(ref_logprobs.shape)}"
+        )
+    if not (0 <= clip_low < 1 and clip_high >= 0):
+        raise ValueError(f"need 0 <= clip_low < 1 and clip_high >= 0; got {clip_low}, {clip_high}")
+    if kl_coef < 0:
+        raise ValueError(f"kl_coef must be >= 0, got {kl_coef}")
+    if kl_coef > 0 and ref_logprobs is None:
+        raise ValueError("kl_coef > 0 needs ref_logprobs")
+
+
 def policy_loss(
     logprobs: Tensor,
     old_logprobs: Tensor,
@@ -72,27 +106,9 @@ def policy_loss(
         ``clip/frac`` (tokens whose clipped branch is active), ``clip/frac_low``,
         ``clip/frac_high``, ``policy/approx_kl`` (mean ½(log ρ)², old → new), ``policy/ratio_mean``.
     """
-    if logprobs.shape != old_logprobs.shape or logprobs.shape != mask.shape:
-        raise ValueError(
-            "logprobs, old_logprobs and mask must share one (N, T) shape; got "
-            f"{tuple(logprobs.shape)}, {tuple(old_logprobs.shape)}, {tuple(mask.shape)}"
-        )
-    if advantages.shape not in (logprobs.shape[:1], logprobs.shape):
-        raise ValueError(
-            f"advantages must be (N,) or (N, T) = {tuple(logprobs.shape)}; "
-            f"got {tuple(advantages.shape)}"
-        )
-    if ref_logprobs is not None and ref_logprobs.shape != logprobs.shape:
-        raise ValueError(
-            f"ref_logprobs must match logprobs {tuple(logprobs.shape)}; "
-            f"got {tuple(ref_logprobs.shape)}"
-        )
-    if not (0 <= clip_low < 1 and clip_high >= 0):
-        raise ValueError(f"need 0 <= clip_low < 1 and clip_high >= 0; got {clip_low}, {clip_high}")
-    if kl_coef < 0:
-        raise ValueError(f"kl_coef must be >= 0, got {kl_coef}")
-    if kl_coef > 0 and ref_logprobs is None:
-        raise ValueError("kl_coef > 0 needs ref_logprobs")
+    _check_loss_inputs(
+        logprobs, old_logprobs, advantages, mask, clip_low, clip_high, kl_coef, ref_logprobs
+    )
     adv = advantages.to(logprobs.dtype)
     if adv.dim() == 1:
         adv = adv[:, None]  # (N, 1) broadcasts over T

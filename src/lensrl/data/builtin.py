@@ -75,11 +75,16 @@ def _level_size(level: int) -> int:
     return sum(len(_digits(da)) * len(_digits(db)) for da, db, _ in BUILTIN_LEVELS[level])
 
 
-def split_of(a: int, b: int) -> str:
-    """``"test"`` or ``"train"`` for the problem ``a+b`` (and ``b+a``); a fixed hash, no seed."""
-    key = f"{min(a, b)}+{max(a, b)}".encode()
-    h = int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big")
+def split_of_text(key: str) -> str:
+    """``"test"`` or ``"train"`` for a problem named by ``key``: a fixed hash, no seed, so a
+    problem lands on the same side whatever the seeds (the gym tasks split by question too)."""
+    h = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big")
     return "test" if h % 100 < TEST_PERCENT else "train"
+
+
+def split_of(a: int, b: int) -> str:
+    """``"test"`` or ``"train"`` for the problem ``a+b`` (and ``b+a``)."""
+    return split_of_text(f"{min(a, b)}+{max(a, b)}")
 
 
 def _all_pairs(level: int) -> Iterator[tuple[int, int]]:

@@ -21,7 +21,7 @@ import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from lensrl.data.builtin import TEST_PERCENT
+from lensrl.data.builtin import split_of_text
 from lensrl.data.problem import DataError, Problem
 
 SOURCE = "reasoning_gym"
@@ -36,12 +36,6 @@ def _rg() -> Any:
             "task.source = reasoning_gym needs reasoning-gym: pip install 'lensrl[gym]'"
         ) from None
     return reasoning_gym
-
-
-def split_of(question: str) -> str:
-    """``"test"`` or ``"train"`` for a question text; a fixed hash, no seed."""
-    h = int.from_bytes(hashlib.blake2b(question.encode(), digest_size=8).digest(), "big")
-    return "test" if h % 100 < TEST_PERCENT else "train"
 
 
 def dataset_config(name: str, level: int, *, seed: int, size: int) -> Any:
@@ -76,7 +70,7 @@ def _entries(name: str, level: int, split: str, n: int, seed: int) -> list[tuple
     for i in range(size):
         entry = data[i]
         q = entry["question"]
-        if q in seen or split_of(q) != split:
+        if q in seen or split_of_text(q) != split:
             continue
         seen.add(q)
         found.append((Problem(id=f"rg/{name}/L{level}/{i}", problem=q, answer=str(entry["answer"]),

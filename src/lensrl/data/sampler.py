@@ -80,8 +80,9 @@ def heldout_problems(task: Mapping[str, Any], *, limit: int | None = None,
 
     The built-in task: ``task.eval_problems`` problems of the ``test`` split over
     ``task.levels`` (DEFAULT_HELDOUT when absent; ``limit`` of them when given, still balanced
-    over the levels); ``task.source: reasoning_gym`` likewise from its test split. A file dataset: ``task.eval_dataset``, its first ``task.eval_problems``;
-    none when the config names no held-out file. ``data`` (a file, or ``builtin``) replaces the config's source; then only
+    over the levels); ``task.source: reasoning_gym`` likewise from its test split. A file
+    dataset: ``task.eval_dataset``, its first ``task.eval_problems``; none when the config names
+    no held-out file. ``data`` (a file, or ``builtin``) replaces the config's source; then only
     ``limit`` cuts it."""
     if _gym(task) and data is None:
         from lensrl.data.gym import gym_problems

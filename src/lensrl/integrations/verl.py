@@ -71,6 +71,24 @@ def _group_layout(index: np.ndarray) -> tuple[Tensor, int, int]:
     return slots, len(group_of), G
 
 
+def _correctness(
+    token_level_rewards: Tensor, judged: np.ndarray | None, estimator: str
+) -> Tensor:
+    """``(B,)`` float64 on the CPU: 1 right, 0 wrong, NaN where ``judged`` is False; a
+    ValueError for a reward other than 0/1."""
+    # B scalars: the group math runs on the CPU whatever device verl's batch is on.
+    scores = token_level_rewards.detach().sum(-1).double().cpu()  # (B,)
+    if not bool(((scores == 0) | (scores == 1)).all()):
+        raise ValueError(
+            f"estimator {estimator!r} needs 0/1 rewards (docs/algorithm.md §6 fact 13); got values "
+            f"{sorted(set(scores.tolist()))[:5]}: use lensrl.integrations.verl_reward.compute_score, "
+            "not a ±1 scorer such as math_dapo"
+        )
+    if judged is not None:
+        scores[~torch.as_tensor(np.asarray(judged, dtype=bool))] = float("nan")
+    return scores
+
+
 def lens_outcome_advantage(
     token_level_rewards: Tensor,
     response_mask: Tensor,
@@ -92,17 +110,7 @@ def lens_outcome_advantage(
         judged: ``(B,)`` bool from ``compute_score``; False rows count as "cannot judge".
         config: verl's ``algorithm`` config, read for :data:`HPARAMS`.
     """
-    # B scalars: the group math runs on the CPU whatever device verl's batch is on.
-    scores = token_level_rewards.detach().sum(-1).double().cpu()  # (B,)
-    if not bool(((scores == 0) | (scores == 1)).all()):
-        raise ValueError(
-            f"estimator {estimator!r} needs 0/1 rewards (docs/algorithm.md §6 fact 13); got values "
-            f"{sorted(set(scores.tolist()))[:5]}: use lensrl.integrations.verl_reward.compute_score, "
-            "not a ±1 scorer such as math_dapo"
-        )
-    correct = scores.clone()
-    if judged is not None:
-        correct[~torch.as_tensor(np.asarray(judged, dtype=bool))] = float("nan")
+    correct = _correctness(token_level_rewards, judged, estimator)
     if old_log_probs is not None:
         seq_lp = sequence_mean_logprob(old_log_probs.detach().double(), response_mask).cpu()
     elif estimator.startswith("lens"):
@@ -111,13 +119,13 @@ def lens_outcome_advantage(
             "pass: load the bridge with VERL_USE_EXTERNAL_MODULES=lensrl.integrations.verl"
         )
     else:
-        seq_lp = torch.zeros_like(scores)
+        seq_lp = torch.zeros_like(correct)
     slots, P, G = _group_layout(np.asarray(index))
     correct_pad = torch.full((P * G,), float("nan"), dtype=torch.float64).index_copy(
         0, slots, correct
     )
     lp_pad = torch.zeros(P * G, dtype=torch.float64).index_copy(0, slots, seq_lp)
-    kwargs = {"group_size": G, "d_floor": float(_hparam(config, "lens_d_floor"))}
+    d_floor = float(_hparam(config, "lens_d_floor"))
     adv_pad = compute_advantages(
         correct_pad,
         lp_pad,
@@ -125,9 +133,10 @@ def lens_outcome_advantage(
         alpha=float(_hparam(config, "lens_alpha")),
         std_ddof=int(_hparam(config, "lens_std_ddof")),
         eps=float(_hparam(config, "lens_eps")),
-        **kwargs,
+        group_size=G,
+        d_floor=d_floor,
     )
-    metrics = group_diagnostics(correct_pad, lp_pad, adv_pad, **kwargs)
+    metrics = group_diagnostics(correct_pad, lp_pad, adv_pad, group_size=G, d_floor=d_floor)
     metrics["verify/frac_unjudged"] = float(torch.isnan(correct).double().mean())  # pads excluded
     adv = adv_pad[slots].to(device=response_mask.device, dtype=token_level_rewards.dtype)  # (B,)
     advantages = adv[:, None] * response_mask  # (B, T)

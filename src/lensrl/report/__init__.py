@@ -1,7 +1,8 @@
 """``lensrl report``: an HTML and a Markdown report with plots, from run folders only.
 
-Reads ``config.json``, ``metrics.jsonl`` and ``eval/<step>.json`` (the run folder is the only interface, lensrl.runs); never imports
-the trainer, torch-based code of ours or pyplot. Writes into ``--out``:
+Reads ``config.json``, ``metrics.jsonl`` and ``eval/<step>.json`` (the run folder is the only
+interface, lensrl.runs); never imports the trainer, torch-based code of ours or pyplot. Writes
+into ``--out``:
 ``index.html`` (self-contained), ``report.md`` and the PNGs it references.
 """
 
@@ -235,12 +236,32 @@ def _write_report(runs: list[RunInfo], out: Path, endpoints: list[tuple[str, int
     metrics = {r.name: read_metrics(r.path) for r in runs}
     evaluated = [r for r in runs if eval_steps(r.path)]
     methods = load_methods([r.path for r in evaluated]) if evaluated else {}
-    summaries = {m: method_summary(ev) for m, ev in methods.items()}
     comparisons = _comparisons(methods, endpoints, margin)
     warnings = check_pooling(list(methods.values())) if comparisons else []
 
     blocks: list[Block] = _primary_blocks(comparisons, warnings) if comparisons else []
-    blocks += [Heading("Runs"), _runs_table(runs, metrics)]
+    blocks += _runs_blocks(runs, metrics, out)
+    blocks += _pass_at_k_blocks(methods, out)
+    if comparisons:
+        blocks += _all_cells_blocks(comparisons)
+    blocks.append(Heading("LENS diagnostics"))
+    fig = plot_lens_diagnostics(runs, metrics, out / "lens_diagnostics.png")
+    blocks.append(
+        Image(fig, "LENS internals against step (docs/metrics.md)")
+        if fig
+        else Para("No lens/* metrics found.")
+    )
+    (out / "report.md").write_text(to_markdown(TITLE, blocks))
+    index = out / "index.html"
+    index.write_text(to_html(TITLE, blocks))
+    return index
+
+
+def _runs_blocks(
+    runs: list[RunInfo], metrics: dict[str, list[dict[str, Any]]], out: Path
+) -> list[Block]:
+    """The runs table and their training curves (written to ``out``)."""
+    blocks: list[Block] = [Heading("Runs"), _runs_table(runs, metrics)]
     blocks.append(
         Para(
             "Runs with the same method (algo.estimator) are seed replicates. pass@k uses the unbiased "
@@ -259,59 +280,59 @@ def _write_report(runs: list[RunInfo], out: Path, endpoints: list[tuple[str, int
         if fig
         else Para("No training metrics found.")
     )
-    blocks.append(Heading("pass@k by level"))
+    return blocks
+
+
+def _pass_at_k_blocks(methods: dict[str, MethodEvals], out: Path) -> list[Block]:
+    """The pass@k plot (written to ``out``) and each method's table."""
+    summaries = {m: method_summary(ev) for m, ev in methods.items()}
+    blocks: list[Block] = [Heading("pass@k by level")]
     fig = plot_pass_at_k(summaries, out / "pass_at_k.png")
     if fig is None:
         blocks.append(Para("No evaluations found: run `lensrl eval` first."))
-    else:
-        blocks.append(
-            Image(
-                fig,
-                "pass@k by difficulty bucket per method: the mean over seeds with its 95% CI "
-                "(seeds and problems when a method has 2+ seeds, else problems only), and each "
-                "seed's own value as a small point",
-            )
-        )
-        for method, summary in sorted(summaries.items()):
-            ev = methods[method]
-            blocks.append(Heading(f"{method}: {len(ev.runs)} seed(s), steps {list(ev.steps)}", 3))
-            blocks.append(_summary_table(summary))
-    if comparisons:
-        blocks.append(Heading("All cells: comparison against GRPO"))
-        for cmp in comparisons:
-            blocks.append(
-                Heading(
-                    f"{cmp['method']} − {cmp['baseline']}, {cmp['design']}, on "
-                    f"{cmp['problems']} paired problems",
-                    3,
-                )
-            )
-            blocks.append(Para(CLAIMS[cmp["level"]] + "."))
-            blocks.append(_comparison_table(cmp, cmp["rows"]))
-        blocks.append(
-            Para(
-                "Δ in percentage points: mean over seeds of the run score (mean pass@k over the "
-                "bucket's problems). With 2+ seeds per method: p from the exact sign-flip test over "
-                "seed pairs (paired by run.seed; else the whole-run permutation test) and the t "
-                "interval of the seed-level differences. With one seed: the per-problem "
-                "permutation test and the bootstrap over problems, which say only whether these "
-                "checkpoints differ. Adjusted: Holm over primaries (H), Benjamini-Hochberg q over "
-                "the rest. MDE: the difference detectable with 80% power (∞: too few seeds for "
-                "p < 0.05 at all). A non-significant row is not evidence of no difference without "
-                "an equivalence test (TOST p, with --margin). See docs/evaluation.md."
-            )
-        )
-    blocks.append(Heading("LENS diagnostics"))
-    fig = plot_lens_diagnostics(runs, metrics, out / "lens_diagnostics.png")
+        return blocks
     blocks.append(
-        Image(fig, "LENS internals against step (docs/metrics.md)")
-        if fig
-        else Para("No lens/* metrics found.")
+        Image(
+            fig,
+            "pass@k by difficulty bucket per method: the mean over seeds with its 95% CI "
+            "(seeds and problems when a method has 2+ seeds, else problems only), and each "
+            "seed's own value as a small point",
+        )
     )
-    (out / "report.md").write_text(to_markdown(TITLE, blocks))
-    index = out / "index.html"
-    index.write_text(to_html(TITLE, blocks))
-    return index
+    for method, summary in sorted(summaries.items()):
+        ev = methods[method]
+        blocks.append(Heading(f"{method}: {len(ev.runs)} seed(s), steps {list(ev.steps)}", 3))
+        blocks.append(_summary_table(summary))
+    return blocks
+
+
+def _all_cells_blocks(comparisons: Sequence[dict[str, Any]]) -> list[Block]:
+    """Every cell of every comparison against GRPO, with how to read them."""
+    blocks: list[Block] = [Heading("All cells: comparison against GRPO")]
+    for cmp in comparisons:
+        blocks.append(
+            Heading(
+                f"{cmp['method']} − {cmp['baseline']}, {cmp['design']}, on "
+                f"{cmp['problems']} paired problems",
+                3,
+            )
+        )
+        blocks.append(Para(CLAIMS[cmp["level"]] + "."))
+        blocks.append(_comparison_table(cmp, cmp["rows"]))
+    blocks.append(
+        Para(
+            "Δ in percentage points: mean over seeds of the run score (mean pass@k over the "
+            "bucket's problems). With 2+ seeds per method: p from the exact sign-flip test over "
+            "seed pairs (paired by run.seed; else the whole-run permutation test) and the t "
+            "interval of the seed-level differences. With one seed: the per-problem "
+            "permutation test and the bootstrap over problems, which say only whether these "
+            "checkpoints differ. Adjusted: Holm over primaries (H), Benjamini-Hochberg q over "
+            "the rest. MDE: the difference detectable with 80% power (∞: too few seeds for "
+            "p < 0.05 at all). A non-significant row is not evidence of no difference without "
+            "an equivalence test (TOST p, with --margin). See docs/evaluation.md."
+        )
+    )
+    return blocks
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

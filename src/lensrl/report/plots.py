@@ -180,6 +180,31 @@ def bucket_order(buckets: Sequence[str]) -> list[str]:
     return head + levels
 
 
+def _plot_method(
+    ax: Axes, cells: dict[str, dict[str, Any]], shift: float, method: str, color: str
+) -> int:
+    """One method's pass@k line in one bucket, with its CI bars and seed points (x times
+    ``shift``); the bucket's number of problems."""
+    ks = sorted(int(k) for k in cells)
+    mean = np.array([cells[str(k)]["mean"] for k in ks])
+    lo = np.array([cells[str(k)]["ci"][0] for k in ks])
+    hi = np.array([cells[str(k)]["ci"][1] for k in ks])
+    x = np.array(ks, dtype=float) * shift
+    ax.errorbar(
+        x, mean, yerr=[mean - lo, hi - mean], marker="o", ms=3, capsize=2, color=color,
+        label=method,
+    )
+    # Each seed's own score, so a reader sees the spread the CI summarises.
+    for j, k in enumerate(ks):
+        points = cells[str(k)].get("per_seed") or []
+        if len(points) > 1:
+            ax.scatter(
+                np.full(len(points), x[j]), points, s=7, alpha=0.6, color=color,
+                edgecolors="none", zorder=3,
+            )
+    return int(cells[str(ks[0])]["problems"])
+
+
 def plot_pass_at_k(
     summaries: dict[str, dict[str, dict[str, dict[str, Any]]]], path: Path
 ) -> Path | None:
@@ -198,38 +223,10 @@ def plot_pass_at_k(
         counts: set[int] = set()
         for i, (method, summary) in enumerate(sorted(summaries.items())):
             cells = summary.get(bucket)
-            if not cells:
-                continue
-            ks = sorted(int(k) for k in cells)
-            mean = np.array([cells[str(k)]["mean"] for k in ks])
-            lo = np.array([cells[str(k)]["ci"][0] for k in ks])
-            hi = np.array([cells[str(k)]["ci"][1] for k in ks])
-            # Nudge methods apart on the x axis so their CI bars do not hide each other.
-            x = np.array(ks, dtype=float) * 1.04 ** (i - (len(summaries) - 1) / 2)
-            ax.errorbar(
-                x,
-                mean,
-                yerr=[mean - lo, hi - mean],
-                marker="o",
-                ms=3,
-                capsize=2,
-                color=colors[method],
-                label=method,
-            )
-            # Each seed's own score, so a reader sees the spread the CI summarises.
-            for j, k in enumerate(ks):
-                points = cells[str(k)].get("per_seed") or []
-                if len(points) > 1:
-                    ax.scatter(
-                        np.full(len(points), x[j]),
-                        points,
-                        s=7,
-                        alpha=0.6,
-                        color=colors[method],
-                        edgecolors="none",
-                        zorder=3,
-                    )
-            counts.add(cells[str(ks[0])]["problems"])
+            if cells:
+                # Nudge methods apart on the x axis so their CI bars do not hide each other.
+                shift = 1.04 ** (i - (len(summaries) - 1) / 2)
+                counts.add(_plot_method(ax, cells, shift, method, colors[method]))
         n = "/".join(str(c) for c in sorted(counts))
         ks_all = sorted({int(k) for s in summaries.values() for k in s.get(bucket, {})})
         ax.set_xscale("log", base=2)

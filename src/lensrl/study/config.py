@@ -37,8 +37,10 @@ class WarmupSpec:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        check(self.size in ("nano", "tiny", "small"), "warmup.size", self.size,
-               "nano, tiny or small")
+        from lensrl.policy import TINY_PRESETS
+
+        check(self.size in TINY_PRESETS, "warmup.size", self.size,
+               f"one of {', '.join(TINY_PRESETS)}")
         check(self.steps >= 1, "warmup.steps", self.steps, ">= 1")
         check(self.batch_size >= 1, "warmup.batch_size", self.batch_size, ">= 1")
         check(self.lr > 0, "warmup.lr", self.lr, "> 0")

@@ -12,8 +12,9 @@ raises :class:`VerifierError`. See ``docs/verifier.md``.
 This package imports neither torch nor Math-Verify in the calling process.
 """
 
+from lensrl.verify._ipc import VerifierError
 from lensrl.verify.extract import extract_gold, extract_prediction
-from lensrl.verify.pool import VerifierError, VerifierPool, default_pool, verify, verify_batch
+from lensrl.verify.pool import VerifierPool, default_pool, verify, verify_batch
 from lensrl.verify.verdict import REASONS, Verdict
 
 __all__ = [

@@ -8,21 +8,7 @@ the caller starts one fresh interpreter on this module (:func:`serve`); it impor
 warms the parser caches once, then forks a worker for each request. Nothing of the caller's code
 is ever imported, and a replacement worker is a cheap fork of a warm single-threaded process.
 
-Two channels, both created by the caller:
-
-* **control** (a Unix stream socket, fd number in ``argv``): the caller sends 8 bytes (the memory
-  cap in MiB, or -1) with two file descriptors attached (the worker's connection and its status
-  memory); the server forks, closes its copies and answers with the worker's pid (8 bytes). End
-  of file on it means the caller is gone: the server exits.
-* **per worker** (a Unix socket with ``multiprocessing.connection`` framing, JSON payloads):
-  caller -> worker ``[seq, [[job_id, gold, prediction], ...]]`` or ``null`` to stop;
-  worker -> caller ``[seq, [[job_id, correct, reason], ...]]`` once the whole chunk is done.
-
-While it works, a worker writes ``(seq, position in chunk, phase, start time)`` as four doubles
-into its status memory (a shared 32-byte mapping). The caller never waits past the current job's
-deadline: when it expires it reads the status, kills the worker and knows which job hung and
-whether the gold or the prediction was being parsed. One message each way per chunk keeps the
-IPC cost to tens of microseconds for tens of pairs.
+The channels to the caller and the protocol on them are described in :mod:`lensrl.verify._ipc`.
 
 This module imports Math-Verify; the caller (``lensrl.verify.pool``) never imports it.
 """
@@ -34,18 +20,23 @@ import mmap
 import os
 import signal
 import socket
-import struct
 import sys
 import time
 from multiprocessing.connection import Connection
 
 from lensrl.verify import _judge
-
-SEQ, POS, PHASE, START = 0, 1, 2, 3
-STATUS_SIZE = 4
-STATUS_BYTES = 8 * STATUS_SIZE
-PHASE_GOLD, PHASE_PREDICTION = 0.0, 1.0
-REQUEST = struct.Struct("<q")  # control messages: the memory cap (request), the pid (answer)
+from lensrl.verify._ipc import (
+    PHASE,
+    PHASE_GOLD,
+    PHASE_PREDICTION,
+    POS,
+    REQUEST,
+    SEQ,
+    START,
+    STATUS_BYTES,
+    read_status,
+    write_status,
+)
 
 
 def _limit_memory(max_memory_mb: int | None) -> None:
@@ -71,7 +62,7 @@ def work(conn_fd: int, status_fd: int, max_memory_mb: int | None) -> None:
     conn = Connection(conn_fd)
 
     def put(index: int, value: float) -> None:
-        struct.pack_into("<d", status, 8 * index, value)
+        write_status(status, index, value)
 
     while True:
         try:
@@ -91,7 +82,7 @@ def work(conn_fd: int, status_fd: int, max_memory_mb: int | None) -> None:
             try:
                 correct, reason = _judge.judge(gold, pred, lambda: put(PHASE, PHASE_PREDICTION))
             except Exception:
-                gold_phase = struct.unpack_from("<d", status, 8 * PHASE)[0] == PHASE_GOLD
+                gold_phase = read_status(status, PHASE) == PHASE_GOLD
                 correct, reason = (None if gold_phase else False), "verifier crashed"
             results.append([job_id, correct, reason])
         try:

@@ -144,59 +144,33 @@ def serial(golds: list[str], preds: list[str]) -> list[Verdict]:
     return out
 
 
-def run(quick: bool = True) -> dict[str, Any]:
-    """Measure and return the numbers (see the module docstring)."""
-    from lensrl.verify import _judge, _worker
+def throughput(pool: VerifierPool, n: int, rounds: int) -> dict[str, Any]:
+    """The pool against the serial loop on ``rounds`` fresh answer sets of ``n`` pairs."""
+    from lensrl.verify import _judge
 
-    _worker.warm_up()  # the serial loop starts as warm as a forked worker does
-
-    n = 800 if quick else 4000
-    rounds = 3
-    warm_g, warm_p = answer_set(64, seed=1)
-    hostile_timeout = 1.0 if quick else 5.0
     serial_times: list[float] = []
     pool_times: list[float] = []
-    with VerifierPool(timeout=5.0) as pool:
-        serial(warm_g, warm_p)
-        pool.verify_batch(warm_g, warm_p)
-        # Each round judges a fresh answer set (nobody's gold cache has it) both ways, in
-        # alternating order, so a change in the machine's load hits both sides alike; the
-        # headline is the median of the per-round ratios.
-        for r in range(rounds):
-            golds, preds = answer_set(n, seed=100 + r)
-            _judge._gold_cache.clear()
-            for side in ("serial", "pool") if r % 2 == 0 else ("pool", "serial"):
-                t0 = time.perf_counter()
-                if side == "serial":
-                    expected = serial(golds, preds)
-                    serial_times.append(time.perf_counter() - t0)
-                else:
-                    got = pool.verify_batch(golds, preds)
-                    pool_times.append(time.perf_counter() - t0)
-            if got != expected:
-                raise AssertionError("pool and serial verdicts differ")
-        ratios = [a / b for a, b in zip(serial_times, pool_times)]
-        serial_s, pool_s = sum(serial_times), sum(pool_times)
-
-        hostile: dict[str, float] = {}
-        for name, text in HOSTILE:
+    # Each round judges a fresh answer set (nobody's gold cache has it) both ways, in alternating
+    # order, so a change in the machine's load hits both sides alike; the headline is the median
+    # of the per-round ratios.
+    for r in range(rounds):
+        golds, preds = answer_set(n, seed=100 + r)
+        _judge._gold_cache.clear()
+        for side in ("serial", "pool") if r % 2 == 0 else ("pool", "serial"):
             t0 = time.perf_counter()
-            pool.verify(gold="3", prediction=text, timeout=hostile_timeout)
-            hostile[name] = round(time.perf_counter() - t0, 4)
-        t0 = time.perf_counter()
-        after = pool.verify(gold="3", prediction="\\boxed{3}")
-        recovery_s = time.perf_counter() - t0
-        restarts = pool.stats["restarts"]
-        workers = pool.workers
-        restart = restart_ms(pool)
-    extraction = extraction_cost()
-    slowest = max(hostile, key=hostile.__getitem__)
+            if side == "serial":
+                expected = serial(golds, preds)
+                serial_times.append(time.perf_counter() - t0)
+            else:
+                got = pool.verify_batch(golds, preds)
+                pool_times.append(time.perf_counter() - t0)
+        if got != expected:
+            raise AssertionError("pool and serial verdicts differ")
+    ratios = [a / b for a, b in zip(serial_times, pool_times)]
+    serial_s, pool_s = sum(serial_times), sum(pool_times)
     return {
-        "quick": quick,
-        "n_pairs": n,
-        "rounds": rounds,
         "frac_correct": round(sum(v.correct is True for v in expected) / n, 3),
-        "workers": workers,
+        "workers": pool.workers,
         "cpus": os.cpu_count(),
         "serial_s": round(serial_s, 3),
         "pool_s": round(pool_s, 3),
@@ -205,15 +179,54 @@ def run(quick: bool = True) -> dict[str, Any]:
         "verify_pool_speedup": round(statistics.median(ratios), 3),
         "per_round_speedups": [round(x, 3) for x in ratios],
         "pooled_speedup": round(serial_s / pool_s, 3),
-        "hostile_timeout_s": hostile_timeout,
+    }
+
+
+def hostile_times(pool: VerifierPool, timeout: float) -> dict[str, Any]:
+    """Seconds per :data:`HOSTILE` case under ``timeout``, and whether the pool recovers."""
+    hostile: dict[str, float] = {}
+    for name, text in HOSTILE:
+        t0 = time.perf_counter()
+        pool.verify(gold="3", prediction=text, timeout=timeout)
+        hostile[name] = round(time.perf_counter() - t0, 4)
+    t0 = time.perf_counter()
+    after = pool.verify(gold="3", prediction="\\boxed{3}")
+    recovery_s = time.perf_counter() - t0
+    slowest = max(hostile, key=hostile.__getitem__)
+    return {
+        "hostile_timeout_s": timeout,
         "slowest_hostile_s": hostile[slowest],
         "slowest_hostile_case": slowest,
         "hostile_s": hostile,
-        "worker_restarts": restarts,
+        "worker_restarts": pool.stats["restarts"],
         "first_call_after_hostile_s": round(recovery_s, 4),
         "first_call_after_hostile_ok": after.correct is True,
+    }
+
+
+def run(quick: bool = True) -> dict[str, Any]:
+    """Measure and return the numbers (see the module docstring)."""
+    from lensrl.verify import _worker
+
+    _worker.warm_up()  # the serial loop starts as warm as a forked worker does
+
+    n = 800 if quick else 4000
+    rounds = 3
+    warm_g, warm_p = answer_set(64, seed=1)
+    with VerifierPool(timeout=5.0) as pool:
+        serial(warm_g, warm_p)
+        pool.verify_batch(warm_g, warm_p)
+        speed = throughput(pool, n, rounds)
+        hostile = hostile_times(pool, 1.0 if quick else 5.0)
+        restart = restart_ms(pool)
+    return {
+        "quick": quick,
+        "n_pairs": n,
+        "rounds": rounds,
+        **speed,
+        **hostile,
         "restart_all_workers_ms": restart,
-        **extraction,
+        **extraction_cost(),
     }
 
 

@@ -15,9 +15,10 @@ def accuracy_reward(
     """TRL reward function: 1.0 right, 0.0 wrong, None when ``lensrl.verify`` cannot judge.
 
     The answer is the completion's last ``\\boxed{}`` (``strict=True``, the verifier's setting
-    for training rewards, so that no format reward is needed). The gold answers come from the dataset column ``answer`` (lensrl's ``Problem.answer``) or,
-    failing that, ``solution`` (TRL's own ``accuracy_reward``). TRL turns None into NaN, which
-    LENS leaves out of its group (advantage 0), never counting it as wrong.
+    for training rewards, so that no format reward is needed). The gold answers come from the
+    dataset column ``answer`` (lensrl's ``Problem.answer``) or, failing that, ``solution`` (TRL's
+    own ``accuracy_reward``). TRL turns None into NaN, which LENS leaves out of its group
+    (advantage 0), never counting it as wrong.
     """
     from lensrl.verify import verify_batch
 
