@@ -47,3 +47,10 @@ def test_the_plan_table_states_the_sign_flip_floor_at_its_alpha() -> None:
     plan = {"delta": 0.02, "power": 0.8, "rows": []}
     assert "needs ≥ 6 pairs for p < 0.05" in format_plan({**plan, "alpha": 0.05})  # 2/64
     assert "needs ≥ 8 pairs for p < 0.01" in format_plan({**plan, "alpha": 0.01})  # 2/256
+
+
+def test_an_undefined_interval_prints_as_a_dash() -> None:
+    from lensrl.compare.tables import ci_text
+
+    assert ci_text([-0.0067, 0.003]) == "[-0.67, +0.30]"
+    assert ci_text([None, None]) == ci_text(None) == "–"  # one pair: no spread, no interval

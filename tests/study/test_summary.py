@@ -149,6 +149,9 @@ def test_step0_is_each_arms_change_paired_by_seed(micro_config):
          for i in range(SEEDS)]
     assert cell["per_seed_diff"] == pytest.approx(d) and cell["ci95"][0] > 0
     assert cell["role"] is None and cell["significant"] is None  # descriptive, no family
+    warm = [data.records[STEP0, i].values["all"][4] for i in range(SEEDS)]
+    assert s["step0"]["seeds"] == list(range(SEEDS))
+    assert s["step0"]["overall"]["pass@4"]["mean"] == pytest.approx(np.mean(warm))
     tables = render(s)
     assert "| step 0 (warm-up) | 8 |" in tables
     lens_row = next(line for line in tables.splitlines() if line.startswith("| `lens` |"))

@@ -39,7 +39,7 @@ def p_text(p: float | None) -> str:
 
 def ci_text(ci: Sequence[float] | None) -> str:
     """A CI in percentage points: ``[-0.67, +0.30]``; None → ``–``."""
-    return "–" if not ci else f"[{pp(ci[0])}, {pp(ci[1])}]"
+    return "–" if not ci or None in ci else f"[{pp(ci[0])}, {pp(ci[1])}]"
 
 
 def _num(x: float | None, scale: float = 1.0, fmt: str = "+.2f") -> str:

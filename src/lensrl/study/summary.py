@@ -20,6 +20,7 @@ Shape (pass@k as fractions; ``ci95`` is ``[lo, hi]`` or null where there is a si
                        "frac_negative"}},
      "paired": {"<arm>_vs_<baseline>": {"pairs", "overall": {"pass@k": cell},
                                         "by_level": {bucket: {"pass@k": cell}}}},
+     "step0": {"seeds", "overall", "by_level"} | null,       # the warm-up itself, as "methods"
      "from_step0": {arm: {"pairs", "overall", "by_level"}},   # arm − step0, paired by seed
      "alpha_sweep": {"<α>": {"arm", "alpha", "seeds", "adv_share_negative", "overall",
                              "vs_baseline"}},
@@ -295,11 +296,14 @@ def build_summary(cfg: StudyConfig, data: StudyData | None = None) -> dict[str, 
     step0 = data.arm(STEP0)
     from_step0 = {name: paired_block(arm, step0, (name, STEP0), t)
                   for name, arm in arms.items()} if step0 else {}
+    step0_block = ({"seeds": sorted(step0), **method_block(step0, t.confidence)}
+                   if step0 else None)
     primary, mdes = primary_and_mde(cfg, paired, t)
     return {
         "setting": _setting(cfg, base, data, arms, families, t),
         "complete": all(len(arms.get(a, {})) >= s.seeds for a, s in cfg.arms.items()),
-        "primary": primary, "methods": methods, "paired": paired, "from_step0": from_step0,
+        "primary": primary, "methods": methods, "paired": paired, "step0": step0_block,
+        "from_step0": from_step0,
         "alpha_sweep": _alpha_sweep(cfg, methods, paired), "mde": mdes,
         "cost": _cost(cfg, arms),
     }

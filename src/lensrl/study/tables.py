@@ -96,23 +96,17 @@ def methods_table(s: dict[str, Any]) -> str:
 
 
 def step0_table(s: dict[str, Any]) -> str:
-    """The warm-up checkpoint itself (arm ``step0``: each seed's sampling), beside which every
-    arm's change is read."""
-    step0 = s.get("from_step0") or {}
+    """The warm-up checkpoint itself (arm ``step0``: scored with each seed's sampling), beside
+    which every arm's change is read."""
+    step0 = s.get("step0")
     if not step0:
         return "(no step-0 evaluation recorded: the warm-up was not scored)"
     cols = [("all", 1), *endpoints(s)]
-    any_block = next(iter(step0.values()))
-    rows = ["| | seeds | " + " | ".join(f"{b}:{k}" for b, k in cols) + " |",
-            "|---|---|" + "---|" * len(cols)]
-    cells = []
-    for b, k in cols:
-        c = _cell(any_block, b, k)
-        base = None if not c else [v["value"] for v in c["per_seed"]["baseline"]]
-        cells.append("–" if not base else pct(sum(base) / len(base)))
-    seeds = s["setting"].get("step0_seeds") or []
-    rows.append(f"| step 0 (warm-up) | {len(seeds)} | " + " | ".join(cells) + " |")
-    return "\n".join(rows)
+    return "\n".join([
+        "| | seeds | " + " | ".join(f"{b}:{k}" for b, k in cols) + " |",
+        "|---|---|" + "---|" * len(cols),
+        f"| step 0 (warm-up) | {len(step0['seeds'])} | "
+        + " | ".join(_mean_ci(_cell(step0, b, k)) for b, k in cols) + " |"])
 
 
 def paired_table(s: dict[str, Any]) -> str:
