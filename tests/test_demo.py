@@ -60,7 +60,7 @@ def test_real_demo_resumes_and_reports_before_and_after(tmp_path, one_thread):
 
 def test_before_after_is_paired_by_problem(tmp_path):
     from lensrl.demo import before_after
-    from lensrl.eval.evaluate import build_result, write_eval
+    from lensrl.eval import build_result, write_eval
 
     sampling = {"samples": 8, "temperature": 1.0, "top_p": 1.0, "max_new_tokens": 8, "seed": 0,
                 "batch_prompts": 32}

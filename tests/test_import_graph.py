@@ -55,7 +55,7 @@ def test_no_module_imports_another_modules_private_names():
 def test_eval_report_and_run_readers_need_no_torch_and_no_training():
     """Imported in a fresh interpreter: what a notebook comparing finished runs pays for."""
     code = (
-        "import sys, lensrl.eval, lensrl.eval.compare, lensrl.report, lensrl.runs\n"
+        "import sys, lensrl.eval, lensrl.compare.cli, lensrl.report, lensrl.runs\n"
         "print(' '.join(sorted(m for m in sys.modules if m == 'torch' or m.startswith('lensrl'))))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

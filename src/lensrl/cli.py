@@ -24,13 +24,13 @@ import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
-# command name -> (module, one-line help)
+# command name -> (module, or "module:object", with configure_parser and run; one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("lensrl.train.cli", "RL-train a policy with GRPO, LENS or an ablation"),
     "sft": ("lensrl.train.sft", "supervised warm-up on the built-in task"),
     "eval": ("lensrl.eval.cli", "pass@k by level with bootstrap CIs for a run's checkpoint"),
-    "compare": ("lensrl.eval.compare", "paired comparison of runs across problems and seeds"),
-    "plan": ("lensrl.eval.plan", "seeds needed to detect a difference, from pilot runs"),
+    "compare": ("lensrl.compare.cli:COMPARE", "paired comparison of runs across problems and seeds"),
+    "plan": ("lensrl.compare.cli:PLAN", "seeds needed to detect a difference, from pilot runs"),
     "report": ("lensrl.report", "HTML/Markdown report with plots from run folders"),
     "demo": ("lensrl.demo", "warm-up, GRPO vs LENS, evaluation and report on the built-in task"),
     "bench": ("lensrl.bench", "speed benchmarks written as JSON"),
@@ -124,16 +124,24 @@ def renamed_keys_shown() -> Iterator[None]:
         yield
 
 
+def _handler(command: str) -> Any:
+    """The module (or the object in it, for "module:object") that configures and runs
+    ``command``."""
+    module, _, name = COMMANDS[command][0].partition(":")
+    found = importlib.import_module(module)
+    return getattr(found, name) if name else found
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lensrl", description="LENS: GRPO that learns from all-wrong groups."
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (module, help_text) in COMMANDS.items():
+    for name, (_, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text,
                            formatter_class=HelpFormatter)
         if name == command:
-            importlib.import_module(module).configure_parser(p)
+            _handler(name).configure_parser(p)
     return parser
 
 
@@ -150,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    module = importlib.import_module(COMMANDS[args.command][0])
+    module = _handler(args.command)
     try:
         with renamed_keys_shown():
             return int(module.run(args) or 0)

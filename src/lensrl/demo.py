@@ -71,8 +71,8 @@ def demo(out: Path, *, warmup_steps: int, rl_steps: int | None, overrides: list[
 def headline(runs: list[str]) -> list[str]:
     """The comparison the demo exists for: each method's held-out pass@1 at its last
     evaluation, overall and on the hardest levels, in percent."""
-    from lensrl.eval.evaluate import eval_steps, read_eval
     from lensrl.eval.passk import ALL, HARD
+    from lensrl.runs import eval_steps, read_eval
 
     lines = []
     for run_dir in runs:
@@ -101,10 +101,9 @@ def before_after(run_dir: Path, ks: tuple[int, ...] = (1, 8)) -> dict[str, Any]:
     problem: the mean change with a 95% bootstrap CI over problems and the per-problem sign-flip
     p. One seed: this says whether *these checkpoints* differ, not whether the method is better."""
 
-    from lensrl.eval.arms import bootstrap_ci, rng_for
-    from lensrl.eval.compare import permutation_p
-    from lensrl.eval.evaluate import eval_steps, read_eval
+    from lensrl.compare.stats import bootstrap_mean_ci, problem_permutation_p, rng_for
     from lensrl.eval.passk import pass_at_k_per_problem
+    from lensrl.runs import eval_steps, read_eval
 
     steps = eval_steps(run_dir)
     first, last = read_eval(run_dir, steps[0]), read_eval(run_dir, steps[-1])
@@ -116,16 +115,17 @@ def before_after(run_dir: Path, ks: tuple[int, ...] = (1, 8)) -> dict[str, Any]:
         a = pass_at_k_per_problem([p["n"] for p in after], [p["c"] for p in after], k)[None]
         b = pass_at_k_per_problem([before[p["id"]]["n"] for p in after],
                                   [before[p["id"]]["c"] for p in after], k)[None]
-        lo, hi = bootstrap_ci(a, b, rng=rng_for(0, "before_after", k))
+        lo, hi = bootstrap_mean_ci((a - b)[0], rng=rng_for(0, "before_after", k))
         out[f"pass@{k}"] = {"before": float(b.mean()), "after": float(a.mean()),
                             "delta": float(a.mean() - b.mean()), "ci": [lo, hi],
-                            "p": permutation_p(a, b, rng=rng_for(0, "before_after_p", k))}
+                            "p": problem_permutation_p(a, b, rng=rng_for(0, "before_after_p", k))}
     return out
 
 
 def demo_real(out: Path, *, rl_steps: int | None, overrides: list[str]) -> dict[str, Any]:
     """``lensrl demo --real`` into ``out``; resumable (see the module docstring)."""
-    from lensrl.eval.plan import format_status, plan
+    from lensrl.compare.plan import plan
+    from lensrl.compare.tables import format_plan
     from lensrl.report import build_report
 
     start, cpu = time.perf_counter(), time.process_time()
@@ -153,7 +153,7 @@ def demo_real(out: Path, *, rl_steps: int | None, overrides: list[str]) -> dict[
     # little, and an idle 2-core one runs this in about cpu_s / 2 to cpu_s seconds
     timings["cpu_s"] = time.process_time() - cpu
     summary = {"runs": [str(r) for r in runs], "report": str(report), "before_after": changes,
-               "plan_5pp": pilot, "plan_text": format_status(pilot), "timings": timings}
+               "plan_5pp": pilot, "plan_text": format_plan(pilot), "timings": timings}
     (out / "demo.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 

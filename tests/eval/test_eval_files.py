@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from lensrl.eval import build_result
-from lensrl.eval.evaluate import EvalExistsError, eval_steps, read_eval, write_eval
+from lensrl.runs import EvalExistsError, eval_steps, read_eval, write_eval
 
 
 def result(samples: int, c: int = 1) -> dict:

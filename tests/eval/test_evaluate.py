@@ -187,3 +187,10 @@ def test_cli_eval_on_a_fake_checkpoint(
     assert [c["seed"] for c in gen.calls] == [stream_seed(7, 40, 0)]
     assert set(result["pass_at_k"]["all"]) == {"1", "2"}
     assert "wrote" in capsys.readouterr().out
+    # beside training (which holds the run folder's lock, here in this very process): an
+    # evaluation reads a whole checkpoint and writes under the eval/ folder's own lock
+    from lensrl.runs import RunLock
+
+    with RunLock(run_dir):
+        assert main(["eval", "--run-dir", str(run_dir), "--samples", "2", "--name", "again"]) == 0
+    assert read_eval(run_dir, 40, "again")["problems"] == result["problems"]

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from lensrl.compare.stats import rng_for
 from lensrl.eval import bootstrap_mean_ci, bucket_masks, pass_at_k, summarize
 
 
@@ -86,9 +87,9 @@ def test_buckets_without_math_levels() -> None:
 
 def test_bootstrap_is_seeded_and_sane(rng: np.random.Generator) -> None:
     values = rng.uniform(size=(200, 2))
-    a = bootstrap_mean_ci(values, seed=3, tag="all", resamples=500)
-    b = bootstrap_mean_ci(values, seed=3, tag="all", resamples=500)
-    c = bootstrap_mean_ci(values, seed=4, tag="all", resamples=500)
+    a = bootstrap_mean_ci(values, rng=rng_for(3, "all"), resamples=500)
+    b = bootstrap_mean_ci(values, rng=rng_for(3, "all"), resamples=500)
+    c = bootstrap_mean_ci(values, rng=rng_for(4, "all"), resamples=500)
     assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
     assert not np.array_equal(a[0], c[0])
     lo, hi = a
@@ -96,7 +97,7 @@ def test_bootstrap_is_seeded_and_sane(rng: np.random.Generator) -> None:
     assert np.all(lo < mean) and np.all(mean < hi)
     # Width ≈ 2 · 1.96 · sd / √m for a mean of uniforms (sd = 1/√12).
     assert np.allclose(hi - lo, 2 * 1.96 / math.sqrt(12 * 200), rtol=0.25)
-    same = bootstrap_mean_ci(np.full((5, 1), 0.5), resamples=50)
+    same = bootstrap_mean_ci(np.full((5, 1), 0.5), resamples=50, rng=rng_for(0))
     assert same[0][0] == same[1][0] == 0.5
 
 

@@ -53,7 +53,7 @@ def test_report_primary_first(runs: list[Path], tmp_path: Path) -> None:
 def test_pass_at_k_plot_draws_each_seed(runs: list[Path], tmp_path: Path) -> None:
     from matplotlib.figure import Figure
 
-    from lensrl.eval import load_methods, method_summary
+    from lensrl.compare.arms import load_methods, method_summary
     from lensrl.report import plots
 
     summaries = {m: method_summary(ev) for m, ev in load_methods(runs).items()}

@@ -17,8 +17,9 @@ import pytest
 
 from lensrl.eval.passk import pass_at_k_per_problem
 from lensrl.study import arm_train_config, build_summary, load_study, run_order, run_study
+from lensrl.study.report import write_report
 from lensrl.study.runner import run_progress
-from lensrl.study.summary import write_report, write_summary
+from lensrl.study.summary import write_summary
 from lensrl.train.trainer import train
 
 from .conftest import micro_dict, write_config

@@ -1,31 +1,24 @@
-"""Evaluation: unbiased pass@k, difficulty buckets, bootstrap CIs and paired comparison of runs.
+"""Evaluation: a checkpoint to an eval file (unbiased pass@k by difficulty bucket, with
+bootstrap CIs over problems) and the ``lensrl eval`` command. Comparing runs is
+:mod:`lensrl.compare`'s.
 
 Nothing here imports torch or the trainer at import time; :func:`evaluate` imports
 ``lensrl.rollout`` and ``lensrl.verify`` only when called without ``generate`` / ``verify``.
+The eval file's path and its write/read rules are :mod:`lensrl.runs`'s, re-exported here.
 """
 
-from lensrl.eval.compare import compare_runs, format_table, load_methods, method_summary
-from lensrl.eval.evaluate import (
-    build_result,
-    eval_steps,
-    evaluate,
-    read_eval,
-    summary_metrics,
-    write_eval,
-)
-from lensrl.eval.passk import DEFAULT_KS, bootstrap_mean_ci, bucket_masks, pass_at_k, summarize
+from lensrl.compare.stats import bootstrap_mean_ci
+from lensrl.eval.evaluate import build_result, evaluate, summary_metrics
+from lensrl.eval.passk import DEFAULT_KS, bucket_masks, pass_at_k, summarize
+from lensrl.runs import eval_steps, read_eval, write_eval
 
 __all__ = [
     "DEFAULT_KS",
     "bootstrap_mean_ci",
-    "bucket_masks",
     "build_result",
-    "compare_runs",
+    "bucket_masks",
     "eval_steps",
     "evaluate",
-    "format_table",
-    "load_methods",
-    "method_summary",
     "pass_at_k",
     "read_eval",
     "summarize",

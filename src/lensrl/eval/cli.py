@@ -1,6 +1,9 @@
 """``lensrl eval``: pass@k by level with bootstrap CIs for one checkpoint of a run.
 
 Writes ``<run-dir>/eval/<step>.json`` (see :mod:`lensrl.eval.evaluate`) and prints a summary.
+It may run beside training in the same run folder: it only reads a checkpoint (written whole,
+then renamed into place) and writes through :func:`lensrl.runs.write_eval`, which holds the
+run folder's evaluation lock (not training's) for the check and the write.
 Problems default to the run's own held-out split: the built-in task's ``test`` split with the
 run's ``task.eval_problems``, ``task.levels`` and ``task.seed``. For a file dataset, pass
 ``--data`` (the run folder does not say which file is held out).
@@ -9,21 +12,11 @@ run's ``task.eval_problems``, ``task.levels`` and ``task.seed``. For a file data
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
-from lensrl.cli import one_line
-from lensrl.eval.evaluate import (
-    EvalExistsError,
-    check_eval_target,
-    eval_path,
-    eval_settings,
-    evaluate,
-    sampling_settings,
-    summary_metrics,
-    write_eval,
-)
+from lensrl.eval.evaluate import evaluate, sampling_settings, summary_metrics
 from lensrl.eval.passk import DEFAULT_KS, bucket_label
+from lensrl.runs import check_eval_target, eval_path, eval_settings, write_eval
 
 
 def load_eval_problems(cfg: dict[str, Any], data: str | None, limit: int | None) -> list[Any]:
@@ -126,58 +119,30 @@ def _verifier(cfg: Any) -> Any:
                              timeout=cfg.verify.timeout)
 
 
-def run(args: argparse.Namespace) -> int:
+def _problems_and_prompts(args: argparse.Namespace, cfg: Any, raw: dict[str, Any],
+                          tokenizer: Any) -> tuple[list[Any], list[str]]:
+    """The problems to evaluate and their prompts, formatted as in training."""
+    from lensrl.data import format_prompt
+
+    problems = load_eval_problems(raw, args.data, args.limit)
+    return problems, [format_prompt(p, tokenizer, template=cfg.task.template) for p in problems]
+
+
+def _evaluate(args: argparse.Namespace, cfg: Any, model: Any, tokenizer: Any, step: int,
+              problems: list[Any], prompts: list[str], sampling: dict[str, Any]) -> dict[str, Any]:
+    """Sample and verify under the run's compute dtype (bf16 under autocast where it is fast,
+    over fp32 weights); the result with its ``run`` block."""
     import torch
 
-    from lensrl.data import format_prompt
-    from lensrl.policy import load_checkpoint
-    from lensrl.train.config import ConfigError, TrainConfig
     from lensrl.train.precision import autocast, select_dtype
 
-    if args.ks is None:
-        args.ks = [k for k in DEFAULT_KS if k <= args.samples]
-    check_ks(args.ks, args.samples)
-    model, tokenizer, step, raw = load_checkpoint(args.run_dir, args.checkpoint)
-    try:
-        # typed, so that a setting the saved config lacks (an older run) reads as its default
-        cfg = TrainConfig.from_dict(raw, source=f"{args.run_dir}/config.json")
-        eval_path(args.run_dir, step, args.name)  # a bad --name fails before the work
-        problems = load_eval_problems(raw, args.data, args.limit)
-    except (ValueError, ConfigError) as err:
-        print(f"lensrl eval: error: {one_line(err)}", file=sys.stderr)
-        return 2
-    prompts = [format_prompt(p, tokenizer, template=cfg.task.template) for p in problems]
-    max_new = args.max_new_tokens or cfg.rollout.max_new_tokens
-    # Streams come from (seed, step, chunk): by default each run's own seed, so two seeds'
-    # evaluations never share sampling noise.
-    seed = args.seed if args.seed is not None else cfg.run.seed
-    if not args.overwrite:  # refuse before the work, not after it
-        sampling = sampling_settings(
-            samples=args.samples, temperature=args.temperature, top_p=args.top_p,
-            max_new_tokens=max_new, seed=seed, batch_prompts=args.batch_prompts)
-        try:
-            check_eval_target(eval_path(args.run_dir, step, args.name),
-                              eval_settings(sampling, [p.id for p in problems]))
-        except EvalExistsError as err:
-            print(f"lensrl eval: error: {one_line(err)}", file=sys.stderr)
-            return 2
-    # the run's compute dtype (bf16 under autocast where it is fast) over its fp32 weights
     dtype, _ = select_dtype(cfg.model.dtype, torch.device("cpu"))
     with autocast("cpu", dtype):
         result = evaluate(
-            model,
-            tokenizer,
-            problems,
-            prompts=prompts,
-            samples=args.samples,
-            temperature=args.temperature,
-            top_p=args.top_p,
-            max_new_tokens=max_new,
-            seed=seed,
-            step=step,
-            ks=args.ks,
-            batch_prompts=args.batch_prompts,
-            resamples=args.resamples,
+            model, tokenizer, problems, prompts=prompts, samples=sampling["samples"],
+            temperature=sampling["temperature"], top_p=sampling["top_p"],
+            max_new_tokens=sampling["max_new_tokens"], seed=sampling["seed"], step=step,
+            ks=args.ks, batch_prompts=sampling["batch_prompts"], resamples=args.resamples,
             verify=_verifier(cfg),
         )
     result["run"] = {
@@ -186,12 +151,35 @@ def run(args: argparse.Namespace) -> int:
         "estimator": cfg.algo.estimator,
         "data": args.data if args.data is not None else cfg.task.dataset,
     }
+    return result
+
+
+def run(args: argparse.Namespace) -> int:
+    """Errors (a bad flag, no checkpoint, an evaluation with other settings already there) are
+    raised for :func:`lensrl.cli.main`: one line and exit 2, before the sampling starts."""
+    from lensrl.policy import load_checkpoint
+    from lensrl.train.config import TrainConfig
+
+    if args.ks is None:
+        args.ks = [k for k in DEFAULT_KS if k <= args.samples]
+    check_ks(args.ks, args.samples)
+    model, tokenizer, step, raw = load_checkpoint(args.run_dir, args.checkpoint)
+    # typed, so that a setting the saved config lacks (an older run) reads as its default
+    cfg = TrainConfig.from_dict(raw, source=f"{args.run_dir}/config.json")
+    target = eval_path(args.run_dir, step, args.name)  # a bad --name fails before the work
+    problems, prompts = _problems_and_prompts(args, cfg, raw, tokenizer)
+    # Streams come from (seed, step, chunk): by default each run's own seed, so two seeds'
+    # evaluations never share sampling noise.
+    sampling = sampling_settings(
+        samples=args.samples, temperature=args.temperature, top_p=args.top_p,
+        max_new_tokens=args.max_new_tokens or cfg.rollout.max_new_tokens,
+        seed=args.seed if args.seed is not None else cfg.run.seed,
+        batch_prompts=args.batch_prompts)
+    if not args.overwrite:  # refuse before the work; write_eval checks again under its lock
+        check_eval_target(target, eval_settings(sampling, [p.id for p in problems]))
+    result = _evaluate(args, cfg, model, tokenizer, step, problems, prompts, sampling)
     print(format_summary(result))
-    try:
-        path = write_eval(args.run_dir, step, result, name=args.name, overwrite=args.overwrite)
-    except EvalExistsError as err:
-        print(f"lensrl eval: error: {one_line(err)}", file=sys.stderr)
-        return 2
+    path = write_eval(args.run_dir, step, result, name=args.name, overwrite=args.overwrite)
     print(f"wrote {path}")
     metrics = summary_metrics(result)
     if "eval/pass@1" in metrics:

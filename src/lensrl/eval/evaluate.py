@@ -1,6 +1,8 @@
-"""Sample, verify, count: the evaluation JSON of one checkpoint, and reading / writing it.
+"""Sample, verify, count: the evaluation JSON of one checkpoint.
 
-The JSON (``runs/<name>/eval/<step>.json``, schema 1) keeps per-problem ``(n, c)`` so any k or
+Where it goes and the rules for writing and reading it are :mod:`lensrl.runs`'s
+(:func:`~lensrl.runs.write_eval`, :func:`~lensrl.runs.read_eval`). The JSON
+(``runs/<name>/eval/<step>.json``, schema 1) keeps per-problem ``(n, c)`` so any k or
 bucket can be recomputed later::
 
     {"schema": 1, "step": 200, "run": {...}, "sampling": {"samples": 16, "temperature": 1.0,
@@ -18,18 +20,12 @@ and their number is kept per problem and in total so a reader can see how much t
 
 from __future__ import annotations
 
-import fcntl
-import json
-import os
-import re
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from lensrl.eval.passk import ALL, DEFAULT_KS, summarize
-from lensrl.runs import atomic_write_text
 
 SCHEMA = 1
 
@@ -107,32 +103,11 @@ def evaluate(
     for chunk, start in enumerate(range(0, len(problems), batch_prompts)):
         probs = problems[start : start + batch_prompts]
         completions = generate(
-            model,
-            tokenizer,
-            list(prompts[start : start + batch_prompts]),
-            n=samples,
-            temperature=temperature,
-            top_p=top_p,
-            max_new_tokens=max_new_tokens,
+            model, tokenizer, list(prompts[start : start + batch_prompts]), n=samples,
+            temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
             seed=stream_seed(seed, step, chunk),
         )
-        golds = [str(p.answer) for p, outs in zip(probs, completions, strict=True) for _ in outs]
-        preds = [text for outs in completions for text in outs]
-        verdicts = verify(golds, preds)
-        pos = 0
-        for p, outs in zip(probs, completions, strict=True):
-            got = [v.correct for v in verdicts[pos : pos + len(outs)]]
-            pos += len(outs)
-            records.append(
-                {
-                    "id": str(p.id),
-                    "level": _level(getattr(p, "level", None)),
-                    "subject": getattr(p, "subject", None),
-                    "n": len(got),
-                    "c": sum(1 for g in got if g is True),
-                    "unjudged": sum(1 for g in got if g is None),
-                }
-            )
+        records += _count(probs, completions, verify)
     return build_result(
         records,
         sampling=sampling_settings(samples=samples, temperature=temperature, top_p=top_p,
@@ -143,6 +118,26 @@ def evaluate(
         confidence=confidence,
         seed=seed,
     )
+
+
+def _count(probs: Sequence[Any], completions: list[list[str]], verify: Verify) -> list[dict[str, Any]]:
+    """One chunk's per-problem record: samples ``n``, correct ``c`` and unjudged (a verdict of
+    None: counted in ``n``, not in ``c``)."""
+    golds = [str(p.answer) for p, outs in zip(probs, completions, strict=True) for _ in outs]
+    verdicts = verify(golds, [text for outs in completions for text in outs])
+    records, pos = [], 0
+    for p, outs in zip(probs, completions, strict=True):
+        got = [v.correct for v in verdicts[pos : pos + len(outs)]]
+        pos += len(outs)
+        records.append({
+            "id": str(p.id),
+            "level": _level(getattr(p, "level", None)),
+            "subject": getattr(p, "subject", None),
+            "n": len(got),
+            "c": sum(1 for g in got if g is True),
+            "unjudged": sum(1 for g in got if g is None),
+        })
+    return records
 
 
 def sampling_settings(*, samples: int, temperature: float, top_p: float, max_new_tokens: int,
@@ -202,100 +197,3 @@ def summary_metrics(result: dict[str, Any]) -> dict[str, float]:
     total = int(result.get("samples_total", 0))
     out["eval/unjudged_frac"] = int(result.get("unjudged", 0)) / total if total else float("nan")
     return out
-
-
-class EvalExistsError(FileExistsError):
-    """An evaluation of this step with other settings is already in the run folder."""
-
-
-_NAME = re.compile(r"[A-Za-z0-9_-]+")
-
-
-def eval_path(run_dir: str | os.PathLike[str], step: int, name: str | None = None) -> Path:
-    """``eval/<step>.json``, or ``eval/<step>.<name>.json`` for a named evaluation."""
-    if name is not None and not _NAME.fullmatch(name):
-        raise ValueError(f"evaluation name {name!r}: use letters, digits, '_' and '-' only")
-    return Path(run_dir) / "eval" / (f"{int(step)}.json" if name is None
-                                      else f"{int(step)}.{name}.json")
-
-
-def eval_settings(sampling: dict[str, Any] | None, problem_ids: Sequence[Any]) -> dict[str, Any]:
-    """What makes two evaluations of one checkpoint the same: the sampling and the problems
-    (their ids say which data they came from; the bootstrap only summarises them)."""
-    return {"sampling": sampling, "problems": sorted(str(i) for i in problem_ids)}
-
-
-def _settings_of(result: dict[str, Any]) -> dict[str, Any]:
-    return eval_settings(result.get("sampling"), [p["id"] for p in result.get("problems", [])])
-
-
-def write_eval(run_dir: str | os.PathLike[str], step: int, result: dict[str, Any], *,
-               name: str | None = None, overwrite: bool = False) -> Path:
-    """Write ``eval/<step>.json`` (``eval/<step>.<name>.json`` with ``name``) atomically.
-
-    An existing file with the same settings (:func:`eval_settings`: a rerun, e.g. after a
-    resume) is replaced; one with other settings is kept and :class:`EvalExistsError` raised,
-    unless ``overwrite``: an evaluation is never silently replaced by a different one.
-    ``step`` is stored in the file too. Returns the path written.
-    """
-    path = eval_path(run_dir, step, name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {**result, "step": int(step)}
-    # the check and the write under one lock (on the eval/ folder itself, so no lock file is
-    # left), so two evaluations cannot both pass the check
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        if not overwrite:
-            check_eval_target(path, _settings_of(payload))
-        atomic_write_text(path, json.dumps(payload, indent=1) + "\n")
-    finally:
-        os.close(fd)
-    return path
-
-
-def check_eval_target(path: Path, settings: dict[str, Any]) -> None:
-    """Raise :class:`EvalExistsError` if ``path`` holds an evaluation with other ``settings``
-    (:func:`eval_settings`); ``lensrl eval`` asks before its work, ``write_eval`` again after."""
-    if not path.is_file():
-        return
-    old = _settings_of(json.loads(path.read_text()))
-    if old != settings:
-        differ = ", ".join(k for k in settings if old.get(k) != settings[k])
-        raise EvalExistsError(
-            f"{path} holds an evaluation with other settings ({differ} differ); keep both "
-            "with --name NAME (writes eval/<step>.NAME.json), or replace it with --overwrite")
-
-
-def eval_steps(run_dir: str | os.PathLike[str], name: str | None = None) -> list[int]:
-    """Steps with an ``eval/<step>.json`` (``eval/<step>.<name>.json``) in the run folder,
-    ascending."""
-    folder = Path(run_dir) / "eval"
-    if not folder.is_dir():
-        return []
-    suffix = ".json" if name is None else f".{name}.json"
-    steps = (p.name[: -len(suffix)] for p in folder.glob(f"*{suffix}"))
-    return sorted(int(s) for s in steps if s.isdigit())
-
-
-def read_eval(run_dir: str | os.PathLike[str], step: int | None = None,
-              name: str | None = None) -> dict[str, Any]:
-    """Load ``eval/<step>.json`` (``eval/<step>.<name>.json``; the latest step when ``step``
-    is None).
-
-    Raises:
-        FileNotFoundError: no such evaluation.
-    """
-    if step is None:
-        steps = eval_steps(run_dir, name)
-        if not steps:
-            raise FileNotFoundError(
-                f"no {eval_path(run_dir, 0, name).name.replace('0', '<step>', 1)} in "
-                f"{Path(run_dir) / 'eval'}; run `lensrl eval` first")
-        step = steps[-1]
-    path = eval_path(run_dir, step, name)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist (have steps {eval_steps(run_dir, name)})")
-    data: dict[str, Any] = json.loads(path.read_text())
-    data.setdefault("step", int(step))
-    return data

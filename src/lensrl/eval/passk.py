@@ -1,4 +1,4 @@
-"""Unbiased pass@k, difficulty buckets and bootstrap CIs over problems.
+"""Unbiased pass@k, difficulty buckets, the ``bucket:k`` parser and an eval file's CIs.
 
 Pure numpy and the standard library (no torch), so the report can import it. Conventions follow
 docs/evaluation.md: per-problem pass@k from that problem's ``(n, c)``, then averaged over the
@@ -7,11 +7,12 @@ problems of a bucket; never pooled over samples.
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+from lensrl.compare.stats import bootstrap_mean_ci, rng_for
 
 ALL = "all"
 HARD = "levels_4-5"  # LENS's "MATH-500 Levels 4-5" subset
@@ -73,46 +74,23 @@ def bucket_label(bucket: str) -> str:
     return bucket
 
 
-def _rng(seed: int, tag: str) -> np.random.Generator:
-    # A stream per (seed, bucket) so adding a bucket never changes another bucket's CI.
-    return np.random.default_rng([seed, zlib.crc32(tag.encode())])
+def parse_endpoints(spec: str | None, flag: str = "--primary") -> list[tuple[str, int]]:
+    """``"all:8,levels_4-5:16"`` → ``[("all", 8), ("levels_4-5", 16)]``: the one ``bucket:k``
+    parser (``--primary`` of ``lensrl compare`` and ``lensrl plan``, the study's endpoints).
 
-
-def resample_counts(rng: np.random.Generator, m: int, resamples: int) -> np.ndarray:
-    """``(B, m)`` how often each of ``m`` items is drawn in each of ``B`` bootstrap resamples."""
-    idx = rng.integers(0, m, size=(resamples, m)) + m * np.arange(resamples)[:, None]
-    counts: np.ndarray = np.bincount(idx.ravel(), minlength=resamples * m)
-    return counts.reshape(resamples, m)
-
-
-def bootstrap_mean_ci(
-    values: np.ndarray,
-    *,
-    resamples: int = 2000,
-    confidence: float = 0.95,
-    seed: int = 0,
-    tag: str = "",
-) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile bootstrap CI of the mean over rows (problems), for each column.
-
-    Args:
-        values: ``(m, K)`` per-problem values, e.g. pass@k for K values of k.
-        resamples: bootstrap replicates ``B``; the same resampled problem sets serve every column.
-        confidence: two-sided coverage.
-        seed, tag: the random stream (reproducible for a given ``(seed, tag)``).
-
-    Returns ``(lo, hi)``, each ``(K,)``. With one problem the interval is the point itself.
+    Raises:
+        ValueError: an item is not ``BUCKET:K`` with an integer K ≥ 1 (the message names
+            ``flag`` and quotes the item).
     """
-    m = values.shape[0]
-    if m == 0:
-        raise ValueError("bootstrap over zero problems")
-    rng = _rng(seed, tag)
-    # Counts instead of an index array: memory (B, m) rather than (B, m, K).
-    counts = resample_counts(rng, m, resamples)  # (B, m)
-    means = counts @ values / m  # (B, K)
-    alpha = 1.0 - confidence
-    lo, hi = np.quantile(means, [alpha / 2, 1 - alpha / 2], axis=0)
-    return lo, hi
+    if not spec:
+        return []
+    out: list[tuple[str, int]] = []
+    for item in spec.split(","):
+        bucket, sep, k = item.strip().rpartition(":")
+        if not sep or not bucket or not k.isdigit() or int(k) < 1:
+            raise ValueError(f"{flag}: {item.strip()!r} is not BUCKET:K (e.g. all:8)")
+        out.append((bucket, int(k)))
+    return out
 
 
 def summarize(
@@ -137,9 +115,9 @@ def summarize(
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for bucket, mask in bucket_masks([p.get("level") for p in problems]).items():
         sub = table[mask]
-        lo, hi = bootstrap_mean_ci(
-            sub, resamples=resamples, confidence=confidence, seed=seed, tag=bucket
-        )
+        # A stream per (seed, bucket) so adding a bucket never changes another bucket's CI.
+        lo, hi = bootstrap_mean_ci(sub, resamples=resamples, confidence=confidence,
+                                   rng=rng_for(seed, bucket))
         out[bucket] = {
             str(k): {
                 "mean": float(sub[:, j].mean()),

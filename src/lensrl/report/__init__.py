@@ -19,19 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from lensrl.cli import one_line
-from lensrl.eval.arms import check_pooling
-from lensrl.eval.compare import (
-    CLAIMS,
-    MethodEvals,
-    adjust,
-    compare,
-    load_methods,
-    method_summary,
-    parse_primary,
-)
-from lensrl.eval.evaluate import eval_steps, read_eval
-from lensrl.eval.passk import ALL, HARD, bucket_label
-from lensrl.eval.tables import row_cells
+from lensrl.compare.arms import MethodEvals, check_pooling, load_methods, method_summary
+from lensrl.compare.cells import CLAIMS, Settings, adjust, compare
+from lensrl.compare.tables import row_cells
+from lensrl.eval.passk import ALL, HARD, bucket_label, parse_endpoints
 from lensrl.report.plots import (
     bucket_order,
     plot_lens_diagnostics,
@@ -39,7 +30,7 @@ from lensrl.report.plots import (
     plot_training_curves,
 )
 from lensrl.report.render import Block, Heading, Image, Para, Table, to_html, to_markdown
-from lensrl.runs import RunInfo, read_metrics, run_info
+from lensrl.runs import RunInfo, eval_steps, read_eval, read_metrics, run_info
 
 __all__ = ["build_report", "configure_parser", "run"]
 
@@ -175,7 +166,7 @@ def _comparisons(
     if "grpo" not in methods:
         return []
     others = sorted((m for m in methods if m != "grpo"), key=lambda m: (m != "lens", m))
-    out = [compare(methods[m], methods["grpo"], margin=margin) for m in others]
+    out = [compare(methods[m], methods["grpo"], settings=Settings(margin=margin)) for m in others]
     adjust(out, primary)
     return out
 
@@ -214,7 +205,7 @@ def build_report(
     p; ``margin``: equivalence margin (a fraction) for a TOST on every row. Runs that should not
     be pooled are reported with a warning rather than refused: a report describes what exists.
     """
-    endpoints = parse_primary(primary)
+    endpoints = parse_endpoints(primary)
     runs = _named_by_folder([run_info(d) for d in run_dirs])
     out = Path(out_dir)
     created = not out.exists()

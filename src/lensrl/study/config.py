@@ -118,9 +118,10 @@ class StatsSpec:
         tost_margin: equivalence margin (pass@k as a fraction) for "no difference" claims.
         target_diff, power: the effect the seed count is planned to detect, and the power.
         confidence: of every CI.
+        alpha: the significance level of every test (Holm, BH, TOST, MDE, seeds needed).
         alpha_sweep: arms of the α dose-response, in order (α read from each arm).
         comparisons: extra ``[arm, baseline]`` pairs (their estimators must differ).
-        resamples, permutations: for lensrl.eval.compare.
+        resamples, permutations: for lensrl.compare (the bootstrap and random relabellings).
     """
 
     baseline: str = "grpo"
@@ -130,6 +131,7 @@ class StatsSpec:
     target_diff: float = 0.02
     power: float = 0.8
     confidence: float = 0.95
+    alpha: float = 0.05
     alpha_sweep: list[str] = field(default_factory=list)
     comparisons: list[list[str]] = field(default_factory=list)
     resamples: int = 2000
@@ -144,6 +146,7 @@ class StatsSpec:
         check(self.target_diff > 0, "stats.target_diff", self.target_diff, "> 0")
         check(0 < self.power < 1, "stats.power", self.power, "in (0, 1)")
         check(0 < self.confidence < 1, "stats.confidence", self.confidence, "in (0, 1)")
+        check(0 < self.alpha < 1, "stats.alpha", self.alpha, "in (0, 1)")
         for i, pair in enumerate(self.comparisons):
             check(isinstance(pair, list) and len(pair) == 2, f"stats.comparisons[{i}]", pair,
                    "a pair [arm, baseline]")

@@ -191,8 +191,7 @@ def record_from_run(run_dir: Path, arm: str, seed: int, step: int, *,
     """The record of a finished run folder: its evaluation at ``step``, metrics and config.
     ``made_by``: the provenance taken by the process that trained and evaluated it (the code
     and machine that ran); else this process's."""
-    from lensrl.eval.evaluate import read_eval
-    from lensrl.runs import read_config
+    from lensrl.runs import read_config, read_eval
 
     ev = read_eval(run_dir, step)
     counts = counts_of(ev)
@@ -293,7 +292,7 @@ def save_record(results_dir: str | os.PathLike[str], record: RunRecord) -> Path:
 def materialize(record: RunRecord, run_dir: Path) -> Path:
     """A run folder holding what ``lensrl report`` reads (config.json, metrics.jsonl, the eval
     file), rebuilt from a record: the study's report needs no checkpoint, only committed data."""
-    from lensrl.eval.evaluate import build_result, write_eval
+    from lensrl.eval import build_result, write_eval
     from lensrl.runs import METRICS_FILE, write_config
 
     if record.problems is None or record.config is None:

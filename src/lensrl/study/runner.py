@@ -72,7 +72,7 @@ def run_order(cfg: StudyConfig) -> list[StudyRun]:
 
 def run_progress(run_dir: Path, steps: int) -> str:
     """``done``, ``trained`` (needs its evaluation), ``partial`` or ``todo`` (see module doc)."""
-    from lensrl.eval.evaluate import eval_path
+    from lensrl.runs import eval_path
 
     if eval_path(run_dir, steps).is_file():
         return "done"

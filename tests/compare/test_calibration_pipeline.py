@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from lensrl.eval import compare_runs
+from lensrl.compare.cells import Settings, compare_runs
 
 pytestmark = pytest.mark.slow
 
@@ -45,7 +45,7 @@ def test_no_method_effect_is_calibrated(
     ps, covered = [], []
     for i in range(studies):
         runs = study(make_run, str(i), rng, seeds)
-        result = compare_runs(runs, ks=[8], resamples=200, permutations=2000, seed=i)
+        result = compare_runs(runs, ks=[8], settings=Settings(resamples=200, permutations=2000, seed=i))
         row = next(r for r in result["comparisons"][0]["rows"] if r["bucket"] == "all")
         ps.append(row["p"])
         covered.append(row["ci"][0] <= 0 <= row["ci"][1])

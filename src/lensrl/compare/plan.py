@@ -1,9 +1,11 @@
-"""``lensrl plan``: how many seeds a comparison needs, from the variances of pilot runs.
+"""Planning (``lensrl plan``): how many seeds a comparison needs, from the variances of pilot
+runs. "Plan" means this one thing in lensrl.compare: seeds per arm for a target difference.
 
 The seed-level test of ``lensrl compare`` detects a true difference ``δ`` with probability
 (power) that depends on the seed-to-seed sd of the run scores and on the number of seeds. This
 command estimates that sd from pilot runs and prints, per endpoint, the seeds per arm needed for
-``δ`` at the stated power (:func:`lensrl.eval.seedstats.seeds_needed`):
+``δ`` at the stated power (:func:`lensrl.compare.stats.seeds_needed`, which also checks that the exact
+sign-flip test can reach α with that many pairs at all):
 
 * from paired pilots (two arms with the same ≥ 2 seeds): the sd of the seed-pair differences;
 * else from every arm with ≥ 2 seeds: the pooled within-arm seed sd, for an unpaired design,
@@ -14,20 +16,17 @@ command estimates that sd from pilot runs and prints, per endpoint, the seeds pe
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from lensrl.cli import one_line
-from lensrl.eval import seedstats as ss
-from lensrl.eval.compare import MethodEvals, load_methods, parse_primary, seed_pairing
-from lensrl.eval.passk import bucket_label, bucket_masks
+from lensrl.compare import stats as ss
+from lensrl.compare.arms import MethodEvals, load_methods
+from lensrl.compare.cells import seed_pairing
+from lensrl.eval.passk import bucket_masks
 
 
 def _estimate(
@@ -100,78 +99,3 @@ def plan(
         "power": power,
         "rows": rows,
     }
-
-
-def format_status(result: dict[str, Any]) -> str:
-    lines = [
-        f"Seeds per arm to detect δ = {100 * result['delta']:.2f} pp with power "
-        f"{result['power']} at α = {result['alpha']} (two-sided, seed-level test)",
-        f"{'bucket':<11}{'k':>4}{'seed sd':>9}{'diff sd':>9}{'paired':>8}{'unpaired':>10}  source",
-    ]
-    for r in result["rows"]:
-        bound = "≥" if r["lower_bound"] else ""
-
-        def count(x: int | None, bound: str = bound) -> str:
-            return ">1000" if x is None else f"{bound}{x}"
-
-        lines.append(
-            f"{bucket_label(r['bucket']):<11}{r['k']:>4}{100 * r['sd_seed']:>9.2f}"
-            f"{100 * r['sd_diff']:>9.2f}{count(r['seeds_paired']):>8}"
-            f"{count(r['seeds_unpaired']):>10}  {r['source']}"
-        )
-    lines.append(
-        "sds in pp. paired: runs of both arms share run.seed (needs ≥ 6 pairs for p < 0.05 "
-        "at all); unpaired: seeds per arm."
-    )
-    return "\n".join(lines)
-
-
-def configure_parser(parser: argparse.ArgumentParser) -> None:
-    from lensrl.cli import positive_float, probability
-
-    parser.add_argument("runs", nargs="+", metavar="RUN", help="pilot run folders")
-    parser.add_argument(
-        "--delta", type=positive_float, required=True, metavar="PP",
-        help="difference to detect, in percentage points"
-    )
-    parser.add_argument(
-        "--primary",
-        default="all:1",
-        metavar="BUCKET:K,...",
-        help="endpoints to plan for, e.g. all:8,levels_4-5:16",
-    )
-    parser.add_argument("--alpha", type=probability, default=0.05,
-                        help="significance level of the planned test (two-sided)")
-    parser.add_argument("--power", type=probability, default=0.8,
-                        help="chance of detecting a true difference of --delta")
-    parser.add_argument("--step", type=int, default=None,
-                        help="evaluated step of the pilots (default: each run's latest)")
-    parser.add_argument("--group-by", default=None, metavar="KEY",
-                        help="config key that defines the arms (default: algo.estimator)")
-    parser.add_argument("--out", type=Path, default=None, help="also write the plan as JSON")
-    parser.add_argument("--eval-name", default=None, metavar="NAME",
-                        help="read the named evaluations eval/<step>.NAME.json (lensrl eval --name)")
-
-
-def run(args: argparse.Namespace) -> int:
-    try:
-        if not 0 < args.alpha < 1 or not 0 < args.power < 1:
-            raise ValueError(f"--alpha and --power must be in (0, 1), got {args.alpha}, {args.power}")
-        result = plan(
-            args.runs,
-            delta=args.delta / 100,
-            endpoints=parse_primary(args.primary),
-            alpha=args.alpha,
-            power=args.power,
-            step=args.step,
-            group_by=args.group_by,
-            eval_name=args.eval_name,
-        )
-    except (FileNotFoundError, ValueError) as err:
-        print(f"lensrl plan: error: {one_line(err)}", file=sys.stderr)
-        return 2
-    print(format_status(result))
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=1) + "\n")
-    return 0

@@ -1,6 +1,8 @@
-"""Seed-level inference: tests, intervals, effect sizes, power and multiplicity for run comparisons.
+"""Every statistic of a run comparison: tests, intervals, power, multiplicity, the bootstrap.
 
-Pure numpy/scipy, no I/O. The unit of replication is the training run (a seed): a method's
+``lensrl compare``, ``lensrl plan``, the study summary and the eval files' CIs all call these
+functions; no other module computes a p, an interval, a power or an adjustment. Pure
+numpy/scipy, no I/O. The unit of replication is the training run (a seed): a method's
 score on a bucket is one number per run, ``Y[r] = mean_j pass@k[r, j]`` over the bucket's
 problems, and the question "is method A better than B" is a question about the distribution of
 ``Y`` over seeds (docs/evaluation.md §4). Every function here takes those seed-level values.
@@ -13,12 +15,14 @@ from __future__ import annotations
 
 import itertools
 import math
+import zlib
 from collections.abc import Sequence
 
 import numpy as np
 from scipy import optimize, stats
 
-# Enumerate every relabelling up to this many (sign-flip: s ≤ 12); beyond, draw at random.
+# Enumerate every relabelling up to this many (sign-flip: s ≤ 12; per problem, the labellings
+# of one problem's runs); beyond, draw at random.
 MAX_RELABELLINGS = 4096
 
 
@@ -26,6 +30,87 @@ def _tol(x: np.ndarray) -> np.ndarray:
     # Relabelled sums add the same terms in another order: allow for the rounding.
     tol: np.ndarray = 1e-12 * np.maximum(1.0, np.abs(x))
     return tol
+
+
+def rng_for(seed: int, *tags: object) -> np.random.Generator:
+    """The random stream of one ``(seed, tags...)``: a bucket's or a cell's own stream, so that
+    adding a bucket or a comparison never changes the draws of another."""
+    return np.random.default_rng([seed, *(zlib.crc32(str(t).encode()) for t in tags)])
+
+
+def resample_counts(rng: np.random.Generator, m: int, resamples: int) -> np.ndarray:
+    """``(B, m)`` how often each of ``m`` items is drawn in each of ``B`` bootstrap resamples."""
+    idx = rng.integers(0, m, size=(resamples, m)) + m * np.arange(resamples)[:, None]
+    counts: np.ndarray = np.bincount(idx.ravel(), minlength=resamples * m)
+    return counts.reshape(resamples, m)
+
+
+def bootstrap_mean_ci(
+    values: np.ndarray,
+    *,
+    resamples: int = 2000,
+    confidence: float = 0.95,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile bootstrap CI of the mean over problems (the first axis), per column.
+
+    ``values``: ``(m,)`` or ``(m, K)`` per-problem values (pass@k for K values of k, or the
+    paired differences of two arms' seed-averaged values: the same problems are drawn for both
+    arms, and the runs are held fixed, so this is the uncertainty of *these runs* from the choice
+    of problems). Returns ``(lo, hi)``, each of shape ``values.shape[1:]``.
+    """
+    values = np.asarray(values, dtype=float)
+    m = values.shape[0]
+    if m == 0:
+        raise ValueError("bootstrap over zero problems")
+    # Counts instead of an index array: memory (B, m) rather than (B, m, K).
+    means = resample_counts(rng, m, resamples) @ values / m  # (B, ...)
+    alpha = 1.0 - confidence
+    lo, hi = np.quantile(means, [alpha / 2, 1 - alpha / 2], axis=0)
+    return lo, hi
+
+
+def problem_permutation_p(
+    a: np.ndarray,
+    b: np.ndarray,
+    *,
+    permutations: int = 10000,
+    rng: np.random.Generator,
+) -> float:
+    """Two-sided p of the per-problem permutation test (labels exchanged within problems).
+
+    ``a``: ``(s_A, m)``, ``b``: ``(s_B, m)``. H0: *all runs are identical* (for each problem
+    the ``s_A + s_B`` values are exchangeable). With one seed per method this is the sign-flip
+    test on per-problem differences: it asks whether two checkpoints differ, not whether the
+    method matters (a seed's effect is shared by all of its problems, and relabelling per
+    problem averages it away). ``p = (1 + hits) / (1 + permutations)``.
+    """
+    s_a, m = a.shape
+    pooled = np.concatenate([a, b], axis=0).T  # (m, s_A + s_B)
+    total = pooled.sum(axis=1, keepdims=True)
+    observed = float((a.mean(axis=0) - b.mean(axis=0)).mean())
+    s_tot = pooled.shape[1]
+    s_b = s_tot - s_a
+    scale = 1 / s_a + 1 / s_b
+    tol = 1e-12 * max(1.0, abs(observed))
+    # Δ_j for a labelling S (|S| = s_A) is sum_S v (1/s_A + 1/s_B) − T/s_B: tabulate every S
+    # when there are few, so one replicate is one random column per problem.
+    enumerate_all = math.comb(s_tot, s_a) <= MAX_RELABELLINGS
+    if enumerate_all:
+        subsets = np.array(list(itertools.combinations(range(s_tot), s_a)))  # (S, s_A)
+        table = pooled[:, subsets].sum(axis=2) * scale - total / s_b  # (m, S)
+    hits = 0
+    chunk = max(1, 2_000_000 // (m * (1 if enumerate_all else s_tot)))
+    for start in range(0, permutations, chunk):
+        size = min(chunk, permutations - start)
+        if enumerate_all:
+            pick = rng.integers(0, table.shape[1], size=(m, size))
+            stat = np.take_along_axis(table, pick, axis=1).mean(axis=0)  # (chunk,)
+        else:
+            shuffled = rng.permuted(np.broadcast_to(pooled, (size, m, s_tot)), axis=2)
+            stat = (shuffled[..., :s_a].sum(axis=2) * scale - total.T / s_b).mean(axis=1)
+        hits += int((np.abs(stat) >= abs(observed) - tol).sum())
+    return (1 + hits) / (1 + permutations)
 
 
 def sign_flip_p(

@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-import lensrl.eval.seedstats as ss
+import lensrl.compare.stats as ss
 from lensrl.cli import main
-from lensrl.eval.plan import plan
+from lensrl.compare.plan import plan
 
 
 def pilots(make_run: Any, rng: np.random.Generator, seeds: tuple[int, ...]) -> list[Path]:

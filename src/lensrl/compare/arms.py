@@ -7,7 +7,6 @@ into arms; :func:`method_summary` gives an arm's pass@k with a CI that includes 
 from __future__ import annotations
 
 import math
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,21 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from lensrl.eval import seedstats as ss
-from lensrl.eval.evaluate import read_eval
-from lensrl.eval.passk import (
-    DEFAULT_KS,
-    bucket_masks,
-    pass_at_k_per_problem,
-    resample_counts,
-    usable_ks,
-)
-from lensrl.eval.pooling import group_label, pooling_problems
-from lensrl.runs import RunInfo, run_info
-
-
-def rng_for(seed: int, *tags: object) -> np.random.Generator:
-    return np.random.default_rng([seed, *(zlib.crc32(str(t).encode()) for t in tags)])
+from lensrl.compare import stats as ss
+from lensrl.compare.pooling import group_label, pooling_problems
+from lensrl.eval.passk import DEFAULT_KS, bucket_masks, pass_at_k_per_problem, usable_ks
+from lensrl.runs import RunInfo, read_eval, run_info
 
 
 @dataclass(frozen=True)
@@ -114,7 +102,7 @@ def load_methods(
 def check_pooling(
     methods: Sequence[MethodEvals], *, group_by: str | None = None, ignore: Sequence[str] = ()
 ) -> list[str]:
-    """:func:`lensrl.eval.pooling.pooling_problems` for loaded arms."""
+    """:func:`lensrl.compare.pooling.pooling_problems` for loaded arms."""
     arms: dict[str, list[tuple[RunInfo, dict[str, Any]]]] = {}
     for m in methods:
         samplings = m.samplings or tuple({} for _ in m.runs)  # unknown: nothing to compare
@@ -123,31 +111,6 @@ def check_pooling(
             for info, st, sa in zip(m.runs, m.steps, samplings, strict=True)
         ]
     return pooling_problems(arms, group_by=group_by, ignore=ignore)
-
-
-def bootstrap_ci(
-    a: np.ndarray,
-    b: np.ndarray | None = None,
-    *,
-    resamples: int = 2000,
-    confidence: float = 0.95,
-    rng: np.random.Generator,
-) -> tuple[float, float]:
-    """Percentile CI over problems of ``mean(a)``, or of the paired ``Δ`` when ``b`` is given.
-
-    ``a``: ``(s_A, m)``; ``b``: ``(s_B, m)`` on the same problems. Each replicate resamples the
-    problems (the same ones for A and B: paired); the seed-averaged values are held fixed, so
-    this is the uncertainty of *these runs'* difference from the choice of problems.
-    """
-    m = a.shape[1]
-    w = resample_counts(rng, m, resamples)  # (B, m)
-    y = a.mean(axis=0)
-    if b is not None:
-        y = y - b.mean(axis=0)
-    est = w @ y / m
-    alpha = 1.0 - confidence
-    lo, hi = np.quantile(est, [alpha / 2, 1 - alpha / 2])
-    return float(lo), float(hi)
 
 
 def method_summary(
@@ -184,8 +147,10 @@ def method_summary(
                 lo, hi = ss.t_interval(float(y.mean()), math.sqrt(v_seed + v_prob), df, confidence)
                 ci, kind = [float(lo), float(hi)], "t: seeds and problems"
             else:
-                rng = rng_for(seed, evals.method, bucket, k)
-                ci = list(bootstrap_ci(x, resamples=resamples, confidence=confidence, rng=rng))
+                rng = ss.rng_for(seed, evals.method, bucket, k)
+                lo, hi = ss.bootstrap_mean_ci(x.mean(axis=0), resamples=resamples,
+                                              confidence=confidence, rng=rng)
+                ci = [float(lo), float(hi)]
                 kind = "bootstrap over problems (one seed)"
             out.setdefault(bucket, {})[str(k)] = {
                 "mean": float(x.mean()),

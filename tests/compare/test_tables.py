@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lensrl.eval.tables import disagreements, format_table, row_cells
+from lensrl.compare.tables import disagreements, format_table, row_cells
 
 
 def _row(**kw: Any) -> dict[str, Any]:
@@ -39,3 +39,18 @@ def test_footer_explains_a_ci_and_a_p_that_disagree() -> None:
     assert "lens levels_4-5:1: the CI and the p disagree" in text
     assert "levels_4-5" in text and "40.00%" in text  # --primary's spelling; percent
     assert "CI and the p disagree" not in format_table(_result([_row(p=0.01)]))
+
+
+def test_the_plan_table_states_the_sign_flip_floor_at_its_alpha() -> None:
+    from lensrl.compare.tables import format_plan
+
+    plan = {"delta": 0.02, "power": 0.8, "rows": []}
+    assert "needs ≥ 6 pairs for p < 0.05" in format_plan({**plan, "alpha": 0.05})  # 2/64
+    assert "needs ≥ 8 pairs for p < 0.01" in format_plan({**plan, "alpha": 0.01})  # 2/256
+
+
+def test_an_undefined_interval_prints_as_a_dash() -> None:
+    from lensrl.compare.tables import ci_text
+
+    assert ci_text([-0.0067, 0.003]) == "[-0.67, +0.30]"
+    assert ci_text([None, None]) == ci_text(None) == "–"  # one pair: no spread, no interval

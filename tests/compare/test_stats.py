@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-import lensrl.eval.seedstats as ss
+import lensrl.compare.stats as ss
 from lensrl.eval.passk import pass_at_k
 
 
@@ -217,7 +217,7 @@ def test_unpaired_calibration_and_coverage(seeds: tuple[int, int]) -> None:
 
 
 def test_per_problem_relabelling_is_not_calibrated_for_methods() -> None:
-    """Why the seed level is primary: the old null ignores the seed effect (issue 15)."""
+    """Why the seed level is primary: the per-problem null ignores the seed effect."""
     rng = np.random.default_rng(7)
     a, b = simulate(rng, studies=400, seeds=(4, 4), seed_sd=0.4)
     # A naive z test treating the 4·m problem-level values as independent, as per-problem

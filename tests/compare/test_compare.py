@@ -10,10 +10,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-import lensrl.eval.compare as cmp
-import lensrl.eval.seedstats as ss
+import lensrl.compare.stats as ss
 from lensrl.cli import main
-from lensrl.eval import compare_runs, load_methods
+from lensrl.compare.arms import load_methods, method_summary
+from lensrl.compare.cells import Settings, compare_runs
+from lensrl.compare.tables import format_table
 from lensrl.eval.passk import pass_at_k_per_problem
 
 
@@ -39,7 +40,7 @@ def test_permutation_p_matches_exact_enumeration(
 ) -> None:
     a = rng.uniform(size=(s_a, m)) + 0.15
     b = rng.uniform(size=(s_b, m))
-    p = cmp.permutation_p(a, b, permutations=20000, rng=np.random.default_rng(0))
+    p = ss.problem_permutation_p(a, b, permutations=20000, rng=np.random.default_rng(0))
     assert p == pytest.approx(exact_p(a, b), abs=0.015)
 
 
@@ -47,16 +48,16 @@ def test_permutation_fallback_agrees(
     monkeypatch: pytest.MonkeyPatch, rng: np.random.Generator
 ) -> None:
     a, b = rng.uniform(size=(3, 30)) + 0.05, rng.uniform(size=(3, 30))
-    table = cmp.permutation_p(a, b, permutations=20000, rng=np.random.default_rng(0))
-    monkeypatch.setattr(cmp, "MAX_SUBSETS", 0)
-    direct = cmp.permutation_p(a, b, permutations=20000, rng=np.random.default_rng(0))
+    table = ss.problem_permutation_p(a, b, permutations=20000, rng=np.random.default_rng(0))
+    monkeypatch.setattr(ss, "MAX_RELABELLINGS", 0)
+    direct = ss.problem_permutation_p(a, b, permutations=20000, rng=np.random.default_rng(0))
     assert direct == pytest.approx(table, abs=0.015)
 
 
 def test_one_seed_each_tests_checkpoints_only(make_run: Any, rng: np.random.Generator) -> None:
     c = rng.integers(0, 17, size=40)
     runs = [make_run(f"{e}-0", estimator=e, seed=0, c=c) for e in ("grpo", "lens")]
-    result = compare_runs(runs, resamples=200, permutations=500)
+    result = compare_runs(runs, settings=Settings(resamples=200, permutations=500))
     (lens,) = result["comparisons"]
     assert lens["level"] == "checkpoints" and "no claim about the method" in lens["claim"]
     for row in lens["rows"]:
@@ -102,7 +103,7 @@ def run_scores(run_dirs: list[Path], k: int) -> dict[str, np.ndarray]:
 
 def test_paired_seed_row_is_the_seed_level_test(make_run: Any, rng: np.random.Generator) -> None:
     runs = make_study(make_run, rng, seeds=((0, 1, 2, 3), (3, 2, 1, 0)))
-    result = compare_runs(runs, ks=[1, 4], resamples=200, permutations=500)
+    result = compare_runs(runs, ks=[1, 4], settings=Settings(resamples=200, permutations=500))
     (lens,) = result["comparisons"]
     assert lens["level"] == "seeds" and lens["design"] == "paired"
     row = next(r for r in lens["rows"] if r["bucket"] == "all" and r["k"] == 4)
@@ -125,7 +126,7 @@ def test_paired_seed_row_is_the_seed_level_test(make_run: Any, rng: np.random.Ge
 
 def test_unpaired_when_seeds_differ(make_run: Any, rng: np.random.Generator) -> None:
     runs = make_study(make_run, rng, seeds=((0, 1, 2), (5, 6, 7, 8)))
-    result = compare_runs(runs, ks=[1], resamples=100, permutations=500)
+    result = compare_runs(runs, ks=[1], settings=Settings(resamples=100, permutations=500))
     (lens,) = result["comparisons"]
     assert lens["design"] == "unpaired"
     row = next(r for r in lens["rows"] if r["bucket"] == "all")
@@ -141,18 +142,16 @@ def test_detects_a_real_effect_with_enough_seeds(
 ) -> None:
     seeds = tuple(range(6))
     runs = make_study(make_run, rng, seeds=(seeds, seeds), effect=1.0, seed_sd=0.1, m=60)
-    result = compare_runs(runs, ks=[1], resamples=100, permutations=500, primary="all:1")
+    result = compare_runs(runs, ks=[1], primary="all:1", settings=Settings(resamples=100, permutations=500))
     row = next(r for r in result["comparisons"][0]["rows"] if r["bucket"] == "all")
     assert row["p"] == pytest.approx(2 / 64) and row["ci"][0] > 0  # every pair agrees
     assert row["role"] == "primary" and row["p_holm"] == row["p"] and row["significant"]
-    assert compare_runs(runs, ks=[1], resamples=100, permutations=500, primary="all:1") == result
+    assert compare_runs(runs, ks=[1], primary="all:1", settings=Settings(resamples=100, permutations=500)) == result
 
 
 def test_primary_holm_and_secondary_bh(make_run: Any, rng: np.random.Generator) -> None:
     runs = make_study(make_run, rng, effect=0.3)
-    result = compare_runs(
-        runs, ks=[1, 4], resamples=100, permutations=300, primary="all:4,levels_4-5:1"
-    )
+    result = compare_runs(runs, ks=[1, 4], primary="all:4, levels_4-5:1", settings=Settings(resamples=100, permutations=300))
     rows = result["comparisons"][0]["rows"]
     prim = [r for r in rows if r["role"] == "primary"]
     sec = [r for r in rows if r["role"] == "secondary"]
@@ -161,7 +160,7 @@ def test_primary_holm_and_secondary_bh(make_run: Any, rng: np.random.Generator) 
     assert [r["q_bh"] for r in sec] == pytest.approx(ss.bh([r["p"] for r in sec]))
     assert all(r["q_bh"] is None for r in prim) and all(r["p_holm"] is None for r in sec)
     assert result["primary"] == ["all:4", "levels_4-5:1"]
-    text = cmp.format_table(result)
+    text = format_table(result)
     assert text.index("primary endpoints") < text.index("all other cells")
     with pytest.raises(ValueError, match="is not BUCKET:K"):
         compare_runs(runs, primary="all")
@@ -171,12 +170,12 @@ def test_primary_holm_and_secondary_bh(make_run: Any, rng: np.random.Generator) 
 
 def test_tost_equivalence(make_run: Any, rng: np.random.Generator) -> None:
     runs = make_study(make_run, rng, seeds=((0, 1, 2), (0, 1, 2)), seed_sd=0.05, m=60)
-    kw: dict[str, Any] = dict(ks=[1], resamples=100, permutations=100)
-    wide = compare_runs(runs, margin=0.5, **kw)["comparisons"][0]["rows"][0]
-    narrow = compare_runs(runs, margin=1e-6, **kw)["comparisons"][0]["rows"][0]
+    kw: dict[str, Any] = dict(resamples=100, permutations=100)
+    wide = compare_runs(runs, ks=[1], settings=Settings(margin=0.5, **kw))["comparisons"][0]["rows"][0]
+    narrow = compare_runs(runs, ks=[1], settings=Settings(margin=1e-6, **kw))["comparisons"][0]["rows"][0]
     assert wide["tost"]["equivalent"] and wide["tost"]["p"] < 0.05
     assert not narrow["tost"]["equivalent"] and narrow["tost"]["margin"] == 1e-6
-    assert compare_runs(runs, **kw)["comparisons"][0]["rows"][0]["tost"] is None
+    assert compare_runs(runs, ks=[1], settings=Settings(**kw))["comparisons"][0]["rows"][0]["tost"] is None
 
 
 def test_refuses_unlike_runs(make_run: Any, rng: np.random.Generator) -> None:
@@ -186,10 +185,10 @@ def test_refuses_unlike_runs(make_run: Any, rng: np.random.Generator) -> None:
     runs.append(make_run("lens-1", estimator="lens", seed=1, c=c, algo={"lr": 3e-5}))
     with pytest.raises(ValueError, match=r"differ in config key algo\.lr"):
         compare_runs(runs, ks=[1])
-    mixed = compare_runs(runs, ks=[1], resamples=50, permutations=50, allow_mixed=True)
+    mixed = compare_runs(runs, ks=[1], allow_mixed=True, settings=Settings(resamples=50, permutations=50))
     assert any("algo.lr" in w for w in mixed["warnings"])
-    assert "WARNING" in cmp.format_table(mixed)
-    ignored = compare_runs(runs, ks=[1], resamples=50, permutations=50, ignore_keys=["algo.lr"])
+    assert "WARNING" in format_table(mixed)
+    ignored = compare_runs(runs, ks=[1], ignore_keys=["algo.lr"], settings=Settings(resamples=50, permutations=50))
     assert ignored["warnings"] == []
 
 
@@ -214,7 +213,7 @@ def test_group_by_a_config_key(make_run: Any, rng: np.random.Generator) -> None:
     ]
     methods = load_methods(runs, group_by="algo.alpha")
     assert sorted(methods) == ["algo.alpha=0.25", "algo.alpha=0.5"]
-    result = compare_runs(runs, ks=[1], resamples=50, permutations=50, group_by="algo.alpha")
+    result = compare_runs(runs, ks=[1], group_by="algo.alpha", settings=Settings(resamples=50, permutations=50))
     assert result["baseline"] == "algo.alpha=0.25" and result["group_by"] == "algo.alpha"
     assert result["comparisons"][0]["design"] == "paired"
     with pytest.raises(ValueError, match="has no key 'algo.beta'"):
@@ -235,7 +234,7 @@ def test_pairs_by_id_not_by_position(make_run: Any) -> None:
         ids=[ids[i] for i in order] + ["extra"],
         levels=[1 + i % 5 for i in order] + [1],
     )
-    result = compare_runs([lens, base], resamples=100, permutations=100)
+    result = compare_runs([lens, base], settings=Settings(resamples=100, permutations=100))
     (lens_cmp,) = result["comparisons"]
     assert lens_cmp["problems"] == 5 and lens_cmp["dropped_problems"] == 1
     assert all(r["diff"] == 0.0 for r in lens_cmp["rows"])
@@ -246,7 +245,7 @@ def test_grouping_and_baseline_choice(make_run: Any, rng: np.random.Generator) -
     methods = load_methods(runs)
     assert sorted(methods) == ["grpo", "lens"]
     assert methods["grpo"].c.shape == (2, 10)
-    result = compare_runs(runs[2:], runs[:2], resamples=50, permutations=50)
+    result = compare_runs(runs[2:], runs[:2], settings=Settings(resamples=50, permutations=50))
     assert result["baseline"] == "grpo" and result["comparisons"][0]["method"] == "lens"
     with pytest.raises(ValueError, match="two methods"):
         compare_runs(runs[:2])
@@ -278,7 +277,7 @@ def test_cli_compare(
 def test_method_summary_ci_includes_seeds(make_run: Any, rng: np.random.Generator) -> None:
     runs = make_study(make_run, rng, seeds=((0, 1, 2), (0, 1, 2)), seed_sd=0.5)
     grpo = load_methods(runs)["grpo"]
-    cell = cmp.method_summary(grpo, ks=[1])["all"]["1"]
+    cell = method_summary(grpo, ks=[1])["all"]["1"]
     x = grpo.pass_at_k(1)  # (3 seeds, 40 problems)
     y = x.mean(axis=1)
     v_seed, v_prob = y.var(ddof=1) / 3, x.mean(axis=0).var(ddof=1) / 40
@@ -286,5 +285,5 @@ def test_method_summary_ci_includes_seeds(make_run: Any, rng: np.random.Generato
     lo, hi = ss.t_interval(y.mean(), np.sqrt(v_seed + v_prob), df, 0.95)
     assert cell["ci"] == pytest.approx([lo, hi]) and cell["per_seed"] == pytest.approx(y)
     assert cell["seeds"] == 3 and cell["ci_kind"] == "t: seeds and problems"
-    one = cmp.method_summary(load_methods(runs[:1])["grpo"], ks=[1])["all"]["1"]
+    one = method_summary(load_methods(runs[:1])["grpo"], ks=[1])["all"]["1"]
     assert one["ci_kind"].startswith("bootstrap over problems")

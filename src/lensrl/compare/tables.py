@@ -1,7 +1,8 @@
-"""Plain-text tables of ``lensrl compare`` results (the ``--out`` JSON, docs/evaluation.md §4).
+"""Every table and number format of a comparison: ``lensrl compare``'s table (the ``--out``
+JSON, docs/evaluation.md §4), ``lensrl plan``'s, and the number style the study's tables share.
 
-Primary endpoints first, then the other cells; every number a reader needs to judge a row: the
-primary p and CI, the adjusted p (Holm) or q (BH), effect size, seed sds, MDE and TOST.
+Compare: primary endpoints first, then the other cells; every number a reader needs to judge a
+row: the primary p and CI, the adjusted p (Holm) or q (BH), effect size, seed sds, MDE and TOST.
 """
 
 from __future__ import annotations
@@ -10,21 +11,35 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from lensrl.compare.stats import smallest_p
 from lensrl.eval.passk import bucket_label
 
+# One style for every number a table prints (lensrl compare, lensrl plan, the study's tables):
+# differences and CIs in percentage points with 2 decimals, p-values with 4 decimals.
 
-def _pct(x: float) -> str:
-    return "nan" if math.isnan(x) else f"{100 * x:6.2f}%"
+
+def pp(x: float | None, *, signed: bool = True) -> str:
+    """A fraction in percentage points: ``-0.0018`` → ``-0.18``; None → ``–``."""
+    if x is None or not math.isfinite(x):
+        return "–"
+    return f"{100 * x:+.2f}" if signed else f"{100 * x:.2f}"
 
 
-def _p(p: float | None) -> str:
+def pct(x: float | None) -> str:
+    """A fraction as a percentage: ``0.4512`` → ``45.12%``; None → ``–``."""
+    return "–" if x is None or not math.isfinite(x) else f"{100 * x:.2f}%"
+
+
+def p_text(p: float | None) -> str:
+    """A p-value: 4 decimals, ``<1e-4`` below that; None → ``–``."""
     if p is None:
         return "–"
     return f"{p:.4f}" if p >= 1e-4 else "<1e-4"
 
 
-def _ci(ci: Sequence[float] | None) -> str:
-    return "" if ci is None else f"[{100 * ci[0]:+6.2f}, {100 * ci[1]:+6.2f}]"
+def ci_text(ci: Sequence[float] | None) -> str:
+    """A CI in percentage points: ``[-0.67, +0.30]``; None → ``–``."""
+    return "–" if not ci or None in ci else f"[{pp(ci[0])}, {pp(ci[1])}]"
 
 
 def _num(x: float | None, scale: float = 1.0, fmt: str = "+.2f") -> str:
@@ -42,9 +57,9 @@ def _steps(steps: Sequence[int]) -> str:
 def row_cells(row: dict[str, Any]) -> dict[str, str]:
     """The printable cells of one row (shared by the table and the report)."""
     adj = (
-        f"H {_p(row['p_holm'])}"
+        f"H {p_text(row['p_holm'])}"
         if row.get("role") == "primary"
-        else f"q {_p(row.get('q_bh'))}"
+        else f"q {p_text(row.get('q_bh'))}"
         if row.get("q_bh") is not None
         else "–"
     )
@@ -66,7 +81,7 @@ def row_cells(row: dict[str, Any]) -> dict[str, str]:
         "mde": mde,
         "tost": "–"
         if tost is None
-        else f"{_p(tost['p'])}{' equiv.' if tost['equivalent'] else ''}",
+        else f"{p_text(tost['p'])}{' equiv.' if tost['equivalent'] else ''}",
     }
 
 
@@ -103,8 +118,8 @@ def format_table(result: dict[str, Any]) -> str:
                 c = row_cells(row)
                 lines.append(
                     f"{bucket_label(row['bucket']):<11}{row['problems']:>5}{row['k']:>4}"
-                    f"{_pct(row['method_mean']):>9}{_pct(row['baseline_mean']):>9}"
-                    f"{100 * row['diff']:>+9.2f}  {_ci(row['ci']):<18}{_p(row['p']):>8}  "
+                    f"{pct(row['method_mean']):>9}{pct(row['baseline_mean']):>9}"
+                    f"{100 * row['diff']:>+9.2f}  {ci_text(row['ci']):<18}{p_text(row['p']):>8}  "
                     f"{c['adj']:<12}{c['effect']:>7}{c['sd']:>13}{c['mde']:>7}  {c['tost']}"
                 )
         p_min = max((r.get("p_min", 0.0) for r in cmp["rows"]), default=0.0)
@@ -168,3 +183,29 @@ def disagreements(result: dict[str, Any]) -> list[str]:
             if excludes != (p < alpha):
                 out.append(f"{cmp['method']} {r['bucket']}:{r['k']}")
     return out
+
+
+def format_plan(result: dict[str, Any]) -> str:
+    lines = [
+        f"Seeds per arm to detect δ = {100 * result['delta']:.2f} pp with power "
+        f"{result['power']} at α = {result['alpha']} (two-sided, seed-level test)",
+        f"{'bucket':<11}{'k':>4}{'seed sd':>9}{'diff sd':>9}{'paired':>8}{'unpaired':>10}  source",
+    ]
+    for r in result["rows"]:
+        bound = "≥" if r["lower_bound"] else ""
+
+        def count(x: int | None, bound: str = bound) -> str:
+            return ">1000" if x is None else f"{bound}{x}"
+
+        lines.append(
+            f"{bucket_label(r['bucket']):<11}{r['k']:>4}{100 * r['sd_seed']:>9.2f}"
+            f"{100 * r['sd_diff']:>9.2f}{count(r['seeds_paired']):>8}"
+            f"{count(r['seeds_unpaired']):>10}  {r['source']}"
+        )
+    alpha = result["alpha"]
+    floor = next(s for s in range(2, 64) if smallest_p(paired=True, s_a=s, s_b=s) <= alpha)
+    lines.append(
+        f"sds in pp. paired: runs of both arms share run.seed (needs ≥ {floor} pairs for "
+        f"p < {alpha} at all: the exact sign-flip test's smallest p); unpaired: seeds per arm."
+    )
+    return "\n".join(lines)
