@@ -1,5 +1,5 @@
-"""The fast set's rule (tests/process_guard.py): an unmarked test that starts a process fails,
-naming itself and the marker. Run in-process by pytester, so nothing here starts a process: the
+"""The fast set's rule (tests/process_guard.py): an unmarked test that starts a process or
+sleeps fails, naming itself and the marker. Run in-process by pytester, so nothing here starts a process: the
 guard refuses each attempt before it happens."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sys
 import pytest
 
 SUITE = """
-import multiprocessing, os, subprocess, sys
+import multiprocessing, os, subprocess, sys, time
 
 import pytest
 
@@ -65,6 +65,10 @@ def test_in_a_fixture(spawning_fixture):
     pass
 
 
+def test_sleeps():
+    time.sleep(0)
+
+
 @pytest.mark.slow
 def test_marked_slow():
     assert subprocess.run([sys.executable, "-c", "print(6 * 7)"], capture_output=True,
@@ -76,7 +80,7 @@ def test_an_unmarked_test_that_starts_a_process_fails(pytester: pytest.Pytester)
     pytester.makeconftest('pytest_plugins = ("process_guard",)')
     pytester.makepyfile(test_suite=SUITE)
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-m", "not slow", "-rfE")
-    result.assert_outcomes(passed=1, failed=8, errors=1, deselected=1)
+    result.assert_outcomes(passed=1, failed=9, errors=1, deselected=1)
     out = result.stdout.str()
     for name, what in [("test_run", "subprocess.Popen " + sys.executable),
                        ("test_check_output", "subprocess.Popen true"),
@@ -85,8 +89,9 @@ def test_an_unmarked_test_that_starts_a_process_fails(pytester: pytest.Pytester)
                        ("test_fork", "os.fork"), ("test_multiprocessing", "multiprocessing start"),
                        ("test_swallowed", "subprocess.Popen"), ("test_in_a_fixture", "subprocess")]:
         assert f"test_suite.py::{name} started a process ({what}" in out, name
-    assert out.count("is not marked slow") >= 9
-    assert out.count("@pytest.mark.slow") >= 9
+    assert "test_suite.py::test_sleeps slept (time.sleep(0))" in out
+    assert out.count("is not marked slow") >= 10
+    assert out.count("@pytest.mark.slow") >= 10
     assert "test_plain" not in out.split("short test summary info")[-1]
 
 
@@ -95,7 +100,7 @@ def test_a_slow_test_may_start_processes(pytester: pytest.Pytester) -> None:
     pytester.makeconftest('pytest_plugins = ("process_guard",)')
     pytester.makepyfile(test_suite=SUITE)
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-m", "slow")
-    result.assert_outcomes(passed=1, deselected=10)
+    result.assert_outcomes(passed=1, deselected=11)
 
 
 def test_the_guard_leaves_the_originals_reachable() -> None:
