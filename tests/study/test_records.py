@@ -101,7 +101,7 @@ def test_a_rerun_replacing_a_first_study_record_says_whether_it_reproduced(tmp_p
 
 def test_the_report_is_rebuilt_from_records_alone(micro_config):
     """No run folder exists: every record is rebuilt into one, and lensrl report reads those."""
-    from lensrl.study import arm_train_config
+    from lensrl.study import arm_train_config, summarize
     from lensrl.study.report import write_report
 
     rng = np.random.default_rng(2)
@@ -114,11 +114,22 @@ def test_the_report_is_rebuilt_from_records_alone(micro_config):
             recs.append(RunRecord(arm=arm, seed=seed, step=2, values=c.values(), problems=c,
                                   series=series, sampling={"samples": 16},
                                   config=arm_train_config(micro_config, arm, seed).to_dict()))
+    for seed in (0, 1):  # the warm-up, scored with each seed's sampling
+        c = _counts(rng)
+        recs.append(RunRecord(arm="step0", seed=seed, step=0, values=c.values(), problems=c,
+                              sampling={"samples": 16},
+                              config=arm_train_config(micro_config, "grpo", seed).to_dict()))
     write_study_data(micro_config.results, recs)
     assert not Path(micro_config.out).exists()
+    summarize(micro_config, report=False)  # summary.json, which the report's first table reads
     html = write_report(micro_config)
     md = (html.parent / "report.md").read_text()
     assert "grpo-seed1" in md and "lens-seed0" in md
+    # it opens with what RL did: each arm's change from the warm-up, paired by seed
+    assert md.index("What RL did") < md.index("Primary endpoints")
+    summary = json.loads((Path(micro_config.results) / "summary.json").read_text())
+    diff = summary["from_step0"]["lens"]["overall"]["pass@1"]["diff"]
+    assert f"{100 * diff:+.2f}" in md.split("What RL did")[1].split("Primary endpoints")[0]
     assert (html.parent / "training_curves.png").stat().st_size > 1000
 
 

@@ -198,12 +198,14 @@ def build_report(
     *,
     primary: str | None = None,
     margin: float | None = None,
+    preface: Sequence[Block] = (),
 ) -> Path:
     """Write ``out_dir/index.html``, ``out_dir/report.md`` and PNGs; return the HTML's path.
 
     ``primary``: declared endpoints (``"all:8,levels_4-5:16"``), shown first with Holm-adjusted
-    p; ``margin``: equivalence margin (a fraction) for a TOST on every row. Runs that should not
-    be pooled are reported with a warning rather than refused: a report describes what exists.
+    p; ``margin``: equivalence margin (a fraction) for a TOST on every row; ``preface``: blocks
+    shown before everything else (the study's step-0 table). Runs that should not be pooled are
+    reported with a warning rather than refused: a report describes what exists.
     """
     endpoints = parse_endpoints(primary)
     runs = _named_by_folder([run_info(d) for d in run_dirs])
@@ -211,7 +213,7 @@ def build_report(
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     try:
-        return _write_report(runs, out, endpoints, margin)
+        return _write_report(runs, out, endpoints, margin, list(preface))
     except BaseException:
         if created:  # a failed report leaves no empty or half-written folder
             shutil.rmtree(out, ignore_errors=True)
@@ -232,14 +234,14 @@ def _named_by_folder(runs: list[RunInfo]) -> list[RunInfo]:
 
 
 def _write_report(runs: list[RunInfo], out: Path, endpoints: list[tuple[str, int]],
-                  margin: float | None) -> Path:
+                  margin: float | None, preface: list[Block]) -> Path:
     metrics = {r.name: read_metrics(r.path) for r in runs}
     evaluated = [r for r in runs if eval_steps(r.path)]
     methods = load_methods([r.path for r in evaluated]) if evaluated else {}
     comparisons = _comparisons(methods, endpoints, margin)
     warnings = check_pooling(list(methods.values())) if comparisons else []
 
-    blocks: list[Block] = _primary_blocks(comparisons, warnings) if comparisons else []
+    blocks: list[Block] = preface + (_primary_blocks(comparisons, warnings) if comparisons else [])
     blocks += _runs_blocks(runs, metrics, out)
     blocks += _pass_at_k_blocks(methods, out)
     if comparisons:

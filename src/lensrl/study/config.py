@@ -138,10 +138,15 @@ class StatsSpec:
     permutations: int = 10000
 
     def __post_init__(self) -> None:
+        from lensrl.eval.passk import parse_endpoints
+
         for i, e in enumerate(self.endpoints):
-            bucket, sep, k = str(e).partition(":")
-            check(bool(sep) and bucket in BUCKETS and k.isdigit() and int(k) >= 1,
-                   f"stats.endpoints[{i}]", e, f"'bucket:k' with a bucket in {', '.join(BUCKETS)}")
+            try:
+                parsed = parse_endpoints(str(e), flag=f"stats.endpoints[{i}]")
+            except ValueError:
+                parsed = []
+            check(len(parsed) == 1 and parsed[0][0] in BUCKETS, f"stats.endpoints[{i}]", e,
+                   f"'bucket:k' with a bucket in {', '.join(BUCKETS)} and k >= 1")
         check(self.tost_margin > 0, "stats.tost_margin", self.tost_margin, "> 0")
         check(self.target_diff > 0, "stats.target_diff", self.target_diff, "> 0")
         check(0 < self.power < 1, "stats.power", self.power, "in (0, 1)")
@@ -154,7 +159,9 @@ class StatsSpec:
         check(self.permutations >= 1, "stats.permutations", self.permutations, ">= 1")
 
     def parsed_endpoints(self) -> list[tuple[str, int]]:
-        return [(e.partition(":")[0], int(e.partition(":")[2])) for e in self.endpoints]
+        from lensrl.eval.passk import parse_endpoints
+
+        return parse_endpoints(",".join(self.endpoints), flag="stats.endpoints")
 
 
 @dataclass

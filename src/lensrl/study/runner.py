@@ -204,11 +204,12 @@ def evaluate_step0(cfg: StudyConfig, seed: int) -> dict[str, Any]:
                 finally:
                     state.verifier.close()
         eval_s = evaluate_run(cfg, run_dir, 0, seed)
+        made_by = run_provenance(cfg)
         info = {"arm": STEP0, "seed": seed, "steps": 0, "eval_s": eval_s, "train_s": None,
-                "provenance": run_provenance(cfg)}
+                "provenance": made_by}
         atomic_write_text(run_dir / RUN_FILE, json.dumps(info, indent=1) + "\n")
         save_record(cfg.results, record_from_run(run_dir, STEP0, seed, 0, train_s=None,
-                                                 eval_s=eval_s, made_by=info["provenance"]))
+                                                 eval_s=eval_s, made_by=made_by))
     return {"arm": STEP0, "seed": seed}
 
 

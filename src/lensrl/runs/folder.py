@@ -1,39 +1,18 @@
-"""The run folder, written and read in one place: the only interface between
-training, evaluation, the study and the report.
-
-A run folder holds:
-* ``config.json``: the resolved TrainConfig (:func:`read_config`, :func:`run_info`);
-* ``metrics.jsonl`` and ``samples.jsonl``: one JSON object a line, each with its ``step``
-  (:class:`RunLog` appends, :func:`read_jsonl`/:func:`read_metrics` read). Undefined values
-  (NaN, inf) are written as ``null`` and read back as NaN;
-* ``checkpoints/step_<N>/`` (:func:`checkpoint_dirs`), written atomically by lensrl.train.state,
-  each with a ``manifest.json`` of its files' sizes and sha256 (:func:`write_manifest`,
-  :func:`check_manifest`);
-* ``eval/<step>.json`` and named ``eval/<step>.<name>.json`` (:func:`write_eval`,
-  :func:`read_eval`; the content is lensrl.eval.evaluate's);
-* ``.lock``: held by the training process (:class:`RunLock`, the one lock of run folders).
-
-One rule for JSONL everywhere: blank lines are skipped, a torn LAST line (a run killed or still
-writing) is dropped, any other bad line is an error naming the file and line.
-
-No torch and nothing of training: a notebook that compares finished runs pays for neither.
-"""
+"""The run folder's files: config, metrics and samples (one JSONL rule), atomic writes, the
+folder lock, and who a run is (:class:`RunInfo`). See :mod:`lensrl.runs`."""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import math
 import os
-import re
 import tempfile
 import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar, overload
+from typing import Any
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
@@ -44,7 +23,6 @@ LOCK_NAME = ".lock"
 EVAL_DIR = "eval"
 EVAL_LOCK = ".eval.lock"  # held for the check-and-write of an evaluation file
 
-T = TypeVar("T")
 
 
 class RunLockedError(RuntimeError):
@@ -338,181 +316,3 @@ def series(rows: list[dict[str, Any]], key: str) -> tuple[list[float], list[floa
             values.append(float(v))
     return steps, values
 
-
-def checkpoint_dirs(run_dir: str | os.PathLike[str]) -> dict[int, Path]:
-    """Complete checkpoints of a run by step (``checkpoints/step_<N>``; the hidden temp folders
-    of a checkpoint being written are ignored)."""
-    root = Path(run_dir) / CHECKPOINTS_DIR
-    found: dict[int, Path] = {}
-    if root.is_dir():
-        for d in root.iterdir():
-            if d.is_dir() and d.name.startswith("step_") and d.name[5:].isdigit():
-                found[int(d.name[5:])] = d
-    return found
-
-
-@overload
-def latest_checkpoint(run_dir: str | os.PathLike[str]) -> tuple[int, Path] | None: ...
-
-
-@overload
-def latest_checkpoint(run_dir: str | os.PathLike[str], read: Callable[[Path, int], T], *,
-                      damaged: Callable[[int, CheckpointError], None] | None = None,
-                      ) -> tuple[int, T] | None: ...
-
-
-def latest_checkpoint(run_dir: str | os.PathLike[str], read: Callable[[Path, int], Any] | None = None,
-                      *, damaged: Callable[[int, CheckpointError], None] | None = None,
-                      ) -> tuple[int, Any] | None:
-    """The newest checkpoint of a run, or None when it has none: the one place that picks it
-    (the trainer's ``--resume``, the model loader, the CLI all call this).
-
-    Without ``read``: ``(step, folder)`` of the newest complete checkpoint. With ``read``, a
-    loader ``read(folder, step)`` that raises :class:`CheckpointError` for a damaged
-    checkpoint: ``(step, read(folder, step))`` of the newest one it reads, each damaged one on
-    the way handed to ``damaged(step, error)`` and the next older one tried. When none reads,
-    a :class:`CheckpointError` names the newest one's problem and how many older ones failed."""
-    found = checkpoint_dirs(run_dir)
-    errors: list[CheckpointError] = []
-    for step in sorted(found, reverse=True):
-        if read is None:
-            return step, found[step]
-        try:
-            return step, read(found[step], step)
-        except CheckpointError as err:
-            errors.append(err)
-            if damaged is not None:
-                damaged(step, err)
-    if not errors:
-        return None
-    more = f" (and {len(errors) - 1} older checkpoint(s) are damaged too)" if len(errors) > 1 else ""
-    raise CheckpointError(f"no usable checkpoint: {errors[0]}{more}")
-
-
-# --- evaluations: eval/<step>.json, eval/<step>.<name>.json (content: lensrl.eval.evaluate) ---
-
-
-class EvalExistsError(FileExistsError):
-    """An evaluation of this step with other settings is already in the run folder."""
-
-
-def eval_path(run_dir: str | os.PathLike[str], step: int, name: str | None = None) -> Path:
-    """``eval/<step>.json``, or ``eval/<step>.<name>.json`` for a named evaluation."""
-    if name is not None and not re.fullmatch(r"[A-Za-z0-9_-]+", name):
-        raise ValueError(f"evaluation name {name!r}: use letters, digits, '_' and '-' only")
-    return Path(run_dir) / EVAL_DIR / f"{int(step)}{'' if name is None else '.' + name}.json"
-
-
-def eval_settings(sampling: dict[str, Any] | None, problem_ids: Sequence[Any]) -> dict[str, Any]:
-    """What makes two evaluations of one checkpoint the same: the sampling and the problems
-    (their ids say which data they came from; the bootstrap only summarises them)."""
-    return {"sampling": sampling, "problems": sorted(str(i) for i in problem_ids)}
-
-
-def check_eval_target(path: Path, settings: dict[str, Any]) -> None:
-    """Raise :class:`EvalExistsError` if ``path`` holds an evaluation with other ``settings``
-    (:func:`eval_settings`); ``lensrl eval`` asks before its work, :func:`write_eval` again."""
-    if not path.is_file():
-        return
-    old = json.loads(path.read_text())
-    old = eval_settings(old.get("sampling"), [p["id"] for p in old.get("problems", [])])
-    if old != settings:
-        differ = ", ".join(k for k in settings if old.get(k) != settings[k])
-        raise EvalExistsError(
-            f"{path} holds an evaluation with other settings ({differ} differ); keep both "
-            "with --name NAME (writes eval/<step>.NAME.json), or replace it with --overwrite")
-
-
-def write_eval(run_dir: str | os.PathLike[str], step: int, result: dict[str, Any], *,
-               name: str | None = None, overwrite: bool = False) -> Path:
-    """Write ``eval/<step>.json`` (``eval/<step>.<name>.json``) atomically, ``step`` included.
-    One with the same settings (a rerun) is replaced; one with other settings is kept and
-    :class:`EvalExistsError` raised, unless ``overwrite``. The check and the write hold the
-    run folder's evaluation lock (a :class:`RunLock` on ``.eval.lock``, waited for: a write is
-    brief), so two evaluations cannot both pass the check; training holds ``.lock`` meanwhile."""
-    path = eval_path(run_dir, step, name)
-    lock = RunLock(Path(run_dir), name=EVAL_LOCK).acquire(wait=True)
-    try:
-        if not overwrite:
-            ids = [p["id"] for p in result.get("problems", [])]
-            check_eval_target(path, eval_settings(result.get("sampling"), ids))
-        atomic_write_text(path, json.dumps({**result, "step": int(step)}, indent=1) + "\n")
-    finally:
-        lock.release()
-    return path
-
-
-def eval_steps(run_dir: str | os.PathLike[str], name: str | None = None) -> list[int]:
-    """Steps with an ``eval/<step>.json`` (``eval/<step>.<name>.json``), ascending."""
-    suffix = ".json" if name is None else f".{name}.json"
-    found = (Path(run_dir) / EVAL_DIR).glob(f"*{suffix}")
-    return sorted(int(s) for p in found if (s := p.name[: -len(suffix)]).isdigit())
-
-
-def read_eval(run_dir: str | os.PathLike[str], step: int | None = None,
-              name: str | None = None) -> dict[str, Any]:
-    """Load ``eval/<step>.json`` (``eval/<step>.<name>.json``; the latest when ``step`` is
-    None). Raises ``FileNotFoundError`` naming the file when there is no such evaluation."""
-    if step is None:
-        steps = eval_steps(run_dir, name)
-        if not steps:
-            raise FileNotFoundError(f"no {eval_path(run_dir, 0, name).name.replace('0', '<step>', 1)}"
-                                    f" in {Path(run_dir) / EVAL_DIR}; run `lensrl eval` first")
-        step = steps[-1]
-    path = eval_path(run_dir, step, name)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist (have steps {eval_steps(run_dir, name)})")
-    data: dict[str, Any] = json.loads(path.read_text())
-    data.setdefault("step", int(step))
-    return data
-
-
-# --- checkpoint manifests ----------------------------------------------------------------------
-
-
-def file_sha256(path: Path) -> str:
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
-def write_manifest(ckpt_dir: Path, step: int) -> None:
-    """Record every file of a checkpoint folder (size and sha256) and its step in
-    ``manifest.json``, so that a checkpoint copied or synced half-way is caught on load."""
-    files = {}
-    for path in sorted(ckpt_dir.rglob("*")):
-        if path.is_file() and path.name != MANIFEST_FILE:
-            files[path.relative_to(ckpt_dir).as_posix()] = {
-                "size": path.stat().st_size, "sha256": file_sha256(path)}
-    atomic_write_text(ckpt_dir / MANIFEST_FILE,
-                      json.dumps({"format": 1, "step": step, "files": files}, indent=1) + "\n")
-
-
-def check_manifest(ckpt_dir: Path, step: int) -> bool:
-    """Check a checkpoint folder against its ``manifest.json``: every listed file present with
-    its size and sha256, and the step the folder's name says. Returns False for a checkpoint
-    written before manifests (lensrl 0.1), which the loader then checks tensor by tensor only.
-    Raises :class:`CheckpointError` naming the file that does not match."""
-    path = ckpt_dir / MANIFEST_FILE
-    if not path.is_file():
-        return False
-    try:
-        manifest = json.loads(path.read_text())
-        files = manifest["files"]
-        saved_step = manifest["step"]
-        if not isinstance(files, dict):
-            raise TypeError("files is not an object")
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise CheckpointError(f"{path}: unreadable manifest ({err})") from None
-    if saved_step != step:
-        raise CheckpointError(f"{path}: the manifest is for step {saved_step}, the folder for {step}")
-    for rel, want in files.items():
-        file = ckpt_dir / rel
-        if not file.is_file():
-            raise CheckpointError(f"{file}: missing (listed in {path})")
-        size = file.stat().st_size
-        if size != want.get("size"):
-            raise CheckpointError(f"{file}: {size} bytes, the manifest says {want.get('size')} "
-                                  "(copied or written only in part?)")
-        if file_sha256(file) != want.get("sha256"):
-            raise CheckpointError(f"{file}: sha256 differs from {path} (the file was changed)")
-    return True
