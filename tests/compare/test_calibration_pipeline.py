@@ -1,7 +1,7 @@
 """Issue 15's measurement, end to end: fabricated run folders, a seed effect, no method effect.
 
 Slow (``make test-slow``): every study writes 8 run folders and goes through ``compare_runs``.
-The fast tests check the same statistics vectorized (test_seedstats.py) and that
+The fast tests check the same statistics vectorized (test_stats.py) and that
 ``compare_runs`` computes exactly those statistics (test_compare.py).
 """
 

@@ -108,7 +108,7 @@ class EvalSpec:
 
 @dataclass
 class StatsSpec:
-    """The analysis, declared before running (issue 17).
+    """The analysis, declared before running (docs/study.md §3).
 
     Fields:
         baseline: the arm every other arm is compared with (paired by seed).
