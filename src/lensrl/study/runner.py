@@ -418,5 +418,6 @@ def format_status(cfg: StudyConfig) -> str:
         lines.append(f"estimated time: unknown ({source})")
     else:
         lines.append(f"estimated time: {per_run:.0f} s a run x {left} runs = "
-                     f"{per_run * left / 3600:.2f} h on this machine ({source})")
+                     f"{per_run * left / 3600:.2f} h on this machine, one run at a time (--jobs N "
+                     f"runs N side by side) ({source})")
     return "\n".join(lines)
