@@ -136,3 +136,29 @@ def test_dry_run_after_the_runs_uses_their_times_and_variance(micro):
     assert "median of 4 finished runs" in text
     assert "seed plan all:4: sd of paired differences" in text
     assert "seed plan levels_4-5:2:" in text
+
+
+def test_the_warm_up_is_scored_at_step_0_and_every_record_names_it(micro):
+    from safetensors.torch import load_file
+
+    from lensrl.runs import file_sha256, latest_checkpoint
+    from lensrl.study.records import STEP0, load_study_data
+    from lensrl.study.runner import step0_dir
+
+    cfg = micro["cfg"]
+    warm = cfg.warmup_dir / "model.safetensors"
+    records = load_study_data(cfg.results).records
+    assert sorted(records) == [(STEP0, 0), (STEP0, 1), ("grpo", 0), ("grpo", 1),
+                               ("lens", 0), ("lens", 1)]
+    for seed in (0, 1):  # checkpoint 0 of the step-0 folder is the warm-up itself
+        step, ckpt = latest_checkpoint(step0_dir(cfg, seed))
+        assert step == 0
+        saved, start = load_file(ckpt / "model.safetensors"), load_file(warm)
+        assert all(saved[k].equal(start[k]) for k in start)
+    assert {r.provenance["warmup_sha256"] for r in records.values()} == {file_sha256(warm)}
+    assert all(r.problems is not None and r.provenance["commit"] for r in records.values())
+    # the summary pairs every arm with the warm-up, seed by seed
+    change = micro["summary"]["from_step0"]["grpo"]["overall"]["pass@1"]
+    per = [records["grpo", s].values["all"][1] - records[STEP0, s].values["all"][1]
+           for s in (0, 1)]
+    assert change["diff"] == pytest.approx(sum(per) / 2)
