@@ -153,7 +153,7 @@ def test_the_warm_up_is_scored_at_step_0_and_every_record_names_it(micro):
     for seed in (0, 1):  # checkpoint 0 of the step-0 folder is the warm-up itself
         step, ckpt = latest_checkpoint(step0_dir(cfg, seed))
         assert step == 0
-        saved, start = load_file(ckpt / "model.safetensors"), load_file(warm)
+        saved, start = load_file(ckpt / "model" / "model.safetensors"), load_file(warm)
         assert all(saved[k].equal(start[k]) for k in start)
     assert {r.provenance["warmup_sha256"] for r in records.values()} == {file_sha256(warm)}
     assert all(r.problems is not None and r.provenance["commit"] for r in records.values())
