@@ -32,7 +32,6 @@ import gzip
 import hashlib
 import json
 import os
-import platform
 import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -124,23 +123,14 @@ def git_state(root: Path | None = None) -> dict[str, Any]:
 
 
 def provenance() -> dict[str, Any]:
-    """What produced a record: the code (git commit, dirty tree), the versions and the machine."""
-    import torch
-    import transformers
-
+    """What produced a record: the code (git commit, dirty tree), the versions and the machine
+    (lensrl.bench.common.machine: CPU, cores, torch threads, CPU capability, load)."""
     import lensrl
+    from lensrl.bench.common import machine
 
-    try:
-        cpu = next((line.split(":", 1)[1].strip()
-                    for line in Path("/proc/cpuinfo").read_text().splitlines()
-                    if line.startswith("model name")), platform.machine())
-    except OSError:
-        cpu = platform.machine()
-    return {**git_state(), "lensrl": lensrl.__version__, "torch": torch.__version__,
-            "transformers": transformers.__version__, "python": platform.python_version(),
-            "machine": {"cpu": cpu, "cores": os.cpu_count(),
-                        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-                        "threads": torch.get_num_threads()}}
+    m = machine()
+    return {**git_state(), "lensrl": lensrl.__version__, "torch": m["torch"],
+            "transformers": m["transformers"], "python": m["python"], "machine": m}
 
 
 # --- from a run folder -----------------------------------------------------------------------

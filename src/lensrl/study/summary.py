@@ -343,7 +343,10 @@ def _provenance(data: StudyData) -> dict[str, Any]:
     seen: dict[str, dict[str, Any]] = {}
     for r in data.records.values():
         p = {k: r.provenance.get(k) for k in ("source", "commit", "dirty", "lensrl", "torch",
-                                              "transformers", "python", "machine")}
+                                              "transformers", "python")}
+        # the machine without its load at the time, which differs from run to run
+        p["machine"] = {k: v for k, v in (r.provenance.get("machine") or {}).items()
+                        if k != "load_avg_1m"} or None
         key = json.dumps(p, sort_keys=True)
         seen.setdefault(key, {**p, "records": 0})["records"] += 1
     return {"records_file": str(data.path), "records": len(data.records),
