@@ -145,12 +145,9 @@ def counts_of(evaluation: dict[str, Any]) -> ProblemCounts:
                          c=np.array([int(p["c"]) for p in probs]))
 
 
-def training_metrics(run_dir: Path) -> dict[str, float]:
-    """The means over steps of the metrics the summary reports, and the all-wrong share at the
-    first step (what the warm-up was tuned for)."""
-    from lensrl.runs import read_metrics
-
-    rows = read_metrics(run_dir)
+def training_metrics(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """From the rows of metrics.jsonl: the means over steps of the metrics the summary reports,
+    and the all-wrong share at the first step (what the warm-up was tuned for)."""
     out: dict[str, float] = {}
     for key, name in (("lens/adv_share_negative", "adv_share_negative"),
                       ("groups/frac_negative", "frac_negative")):
@@ -163,16 +160,15 @@ def training_metrics(run_dir: Path) -> dict[str, float]:
     return out
 
 
-def curves(run_dir: Path) -> list[dict[str, float]]:
+def curves(rows: list[dict[str, Any]]) -> list[dict[str, float]]:
     """The rows of metrics.jsonl cut to the keys the report draws (lensrl.report.plots), finite
     values only: a few KB a run instead of the whole log."""
     from lensrl.report.plots import LENS_PANELS, TRAINING_PANELS
-    from lensrl.runs import read_metrics
 
     keys = {"step", *(k for k, _ in TRAINING_PANELS + LENS_PANELS)}
     return [{k: float(v) for k, v in row.items()
              if k in keys and isinstance(v, int | float) and np.isfinite(v)}
-            for row in read_metrics(run_dir)]
+            for row in rows]
 
 
 def record_from_run(run_dir: Path, arm: str, seed: int, step: int, *,
@@ -181,12 +177,13 @@ def record_from_run(run_dir: Path, arm: str, seed: int, step: int, *,
     """The record of a finished run folder: its evaluation at ``step``, metrics and config.
     ``made_by``: the provenance taken by the process that trained and evaluated it (the code
     and machine that ran); else this process's."""
-    from lensrl.runs import read_config, read_eval
+    from lensrl.runs import read_config, read_eval, read_metrics
 
     ev = read_eval(run_dir, step)
     counts = counts_of(ev)
+    rows = read_metrics(run_dir)  # read once, for the summary's metrics and the report's curves
     return RunRecord(arm=arm, seed=seed, step=step, values=counts.values(), problems=counts,
-                     metrics=training_metrics(run_dir), series=curves(run_dir),
+                     metrics=training_metrics(rows), series=curves(rows),
                      train_s=train_s, eval_s=eval_s,
                      sampling=dict(ev.get("sampling") or {}), config=read_config(run_dir),
                      provenance=dict(made_by) if made_by else provenance())

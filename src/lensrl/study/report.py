@@ -50,24 +50,18 @@ def step0_blocks(summary: dict[str, Any]) -> list[Any]:
     endpoints and pass@1, paired by seed (none when the warm-up was not scored)."""
     from lensrl.compare.tables import ci_text, pct, pp
     from lensrl.report.render import Heading, Para, Table
-    from lensrl.study.tables import endpoints
+    from lensrl.study.tables import cell, endpoints
 
     step0, changes = summary.get("step0"), summary.get("from_step0") or {}
     if not step0 or not changes:
         return []
     cols = [("all", 1), *endpoints(summary)]
-
-    def cell(block: dict[str, Any], bucket: str, k: int) -> dict[str, Any]:
-        table = block.get("overall", {}) if bucket == "all" else block.get("by_level", {}).get(
-            bucket, {})
-        return dict(table.get(f"pass@{k}") or {})
-
     rows = [["step 0 (warm-up)", str(len(step0["seeds"])),
-             *(pct(cell(step0, b, k).get("mean")) for b, k in cols)]]
+             *(pct((cell(step0, b, k) or {}).get("mean")) for b, k in cols)]]
     for arm, block in changes.items():
         rows.append([arm, str(block.get("pairs", "")),
                      *(f"{pp(c.get('diff'))} {ci_text(c.get('ci95'))}"
-                       for c in (cell(block, b, k) for b, k in cols))])
+                       for c in ((cell(block, b, k) or {}) for b, k in cols))])
     return [Heading("What RL did: each arm's change from step 0"),
             Para("The shared warm-up scored with each seed's sampling, then each arm's final "
                  "checkpoint minus it, paired by seed: the mean difference in percentage points "

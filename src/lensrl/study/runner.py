@@ -152,18 +152,27 @@ def execute_run(cfg: StudyConfig, run: StudyRun) -> dict[str, Any]:
         # resume from the last checkpoint (from step 0 when it died before the first one)
         train(tcfg, resume=state == "partial")
     eval_s = evaluate_run(cfg, run.run_dir, steps, run.seed)
-    info = {"arm": run.arm, "seed": run.seed, "steps": steps, "eval_s": eval_s,
-            "train_s": train_seconds(run.run_dir), "resumed_from": state,
-            "provenance": run_provenance(cfg)}
-    atomic_write_text(run.run_dir / RUN_FILE, json.dumps(info, indent=1) + "\n")
+    return write_run_info(cfg, run.run_dir, {
+        "arm": run.arm, "seed": run.seed, "steps": steps, "eval_s": eval_s,
+        "train_s": train_seconds(run.run_dir), "resumed_from": state})
+
+
+def write_run_info(cfg: StudyConfig, run_dir: Path, info: dict[str, Any]) -> dict[str, Any]:
+    """``study.json`` of a finished run (or step-0 evaluation): ``info`` and the provenance of
+    this process, the one that trained and evaluated it. Returns what it wrote."""
+    info = {**info, "provenance": run_provenance(cfg)}
+    atomic_write_text(run_dir / RUN_FILE, json.dumps(info, indent=1) + "\n")
     return info
 
 
-def record_run(cfg: StudyConfig, run: StudyRun, info: dict[str, Any]) -> None:
-    """Add a finished run to the committed records (``<results>/runs.json.gz``). Called in the
-    study's own process only, so that parallel workers never write the file at once."""
-    save_record(cfg.results, record_from_run(run.run_dir, run.arm, run.seed, int(info["steps"]),
-                                             train_s=info["train_s"], eval_s=info["eval_s"],
+def record_run(cfg: StudyConfig, arm: str, seed: int, run_dir: Path,
+               info: dict[str, Any]) -> None:
+    """Add a finished run to the committed records (``<results>/runs.json.gz``) from its
+    ``study.json`` info. Called in the study's own process only, so that parallel workers never
+    write the file at once."""
+    save_record(cfg.results, record_from_run(run_dir, arm, seed, int(info["steps"]),
+                                             train_s=info.get("train_s"),
+                                             eval_s=info.get("eval_s"),
                                              made_by=info.get("provenance")))
 
 
@@ -204,12 +213,9 @@ def evaluate_step0(cfg: StudyConfig, seed: int) -> dict[str, Any]:
                 finally:
                     state.verifier.close()
         eval_s = evaluate_run(cfg, run_dir, 0, seed)
-        made_by = run_provenance(cfg)
-        info = {"arm": STEP0, "seed": seed, "steps": 0, "eval_s": eval_s, "train_s": None,
-                "provenance": made_by}
-        atomic_write_text(run_dir / RUN_FILE, json.dumps(info, indent=1) + "\n")
-        save_record(cfg.results, record_from_run(run_dir, STEP0, seed, 0, train_s=None,
-                                                 eval_s=eval_s, made_by=made_by))
+        info = write_run_info(cfg, run_dir, {"arm": STEP0, "seed": seed, "steps": 0,
+                                             "eval_s": eval_s, "train_s": None})
+        record_run(cfg, STEP0, seed, run_dir, info)
     return {"arm": STEP0, "seed": seed}
 
 
@@ -230,11 +236,7 @@ def sync_records(cfg: StudyConfig, *, rewrite: bool = False) -> int:
         if run_progress(run_dir, steps) != "done" or not info_path.is_file():
             continue
         if old is None or old.legacy or rewrite:
-            info = json.loads(info_path.read_text())
-            save_record(cfg.results, record_from_run(run_dir, arm, seed, steps,
-                                                     train_s=info.get("train_s"),
-                                                     eval_s=info.get("eval_s"),
-                                                     made_by=info.get("provenance")))
+            record_run(cfg, arm, seed, run_dir, json.loads(info_path.read_text()))
             written += 1
     return written
 
@@ -274,7 +276,7 @@ def _run_all(cfg: StudyConfig, max_runs: int | None, jobs: int = 1) -> dict[str,
             if run_progress(r.run_dir, cfg.rl_steps) != "done"][:max_runs]
 
     def logged(i: int, run: StudyRun, info: dict[str, Any]) -> None:
-        record_run(cfg, run, info)
+        record_run(cfg, run.arm, run.seed, run.run_dir, info)
         log.info("[%d/%d] %s seed %d: %s, train %.0f s, eval %.0f s", i, len(planned), run.arm,
                  run.seed, info["resumed_from"], info["train_s"], info["eval_s"])
 

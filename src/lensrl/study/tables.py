@@ -23,7 +23,8 @@ def endpoints(s: dict[str, Any]) -> list[tuple[str, int]]:
     return parse_endpoints(",".join(s["setting"]["endpoints"]), "setting.endpoints")
 
 
-def _cell(block: dict[str, Any], bucket: str, k: int) -> dict[str, Any] | None:
+def cell(block: dict[str, Any], bucket: str, k: int) -> dict[str, Any] | None:
+    """The ``pass@k`` entry of ``bucket`` in a summary block (``overall``/``by_level``)."""
     table = block.get("overall") if bucket == "all" else block.get("by_level", {}).get(bucket)
     return (table or {}).get(f"pass@{k}")
 
@@ -85,9 +86,9 @@ def methods_table(s: dict[str, Any]) -> str:
             + " | adv. share of negative groups | all-wrong groups |",
             "|---|---|" + "---|" * (2 * len(cols) - 1) + "---|---|"]
     for arm, m in s["methods"].items():
-        cells = [_mean_ci(_cell(m, b, k)) for b, k in cols]
+        cells = [_mean_ci(cell(m, b, k)) for b, k in cols]
         for b, k in cols[1:]:
-            c = _cell(step0.get(arm) or {}, b, k)
+            c = cell(step0.get(arm) or {}, b, k)
             cells.append("–" if not c else f"{pp(c['diff'])} {ci_text(c['ci95'])}")
         adv, neg = m.get("adv_share_negative") or {}, m.get("frac_negative") or {}
         rows.append(f"| `{arm}` | {len(m['seeds'])} | " + " | ".join(cells)
@@ -106,7 +107,7 @@ def step0_table(s: dict[str, Any]) -> str:
         "| | seeds | " + " | ".join(f"{b}:{k}" for b, k in cols) + " |",
         "|---|---|" + "---|" * len(cols),
         f"| step 0 (warm-up) | {len(step0['seeds'])} | "
-        + " | ".join(_mean_ci(_cell(step0, b, k)) for b, k in cols) + " |"])
+        + " | ".join(_mean_ci(cell(step0, b, k)) for b, k in cols) + " |"])
 
 
 def paired_table(s: dict[str, Any]) -> str:
@@ -118,10 +119,10 @@ def paired_table(s: dict[str, Any]) -> str:
     for name, block in s["paired"].items():
         cells = []
         for b, k in cols:
-            c = _cell(block, b, k)
+            c = cell(block, b, k)
             cells.append("–" if not c else
                          f"{pp(c['diff'])} {ci_text(c['ci95'])}, {p_text(c.get(_adjusted(c)))}")
-        main = _cell(block, *cols[1])
+        main = cell(block, *cols[1])
         rows.append(f"| `{name}` | {block['pairs']} | " + " | ".join(cells) + " | "
                     + (_verdict(main, _adjusted(main), block["pairs"], alpha) if main else "–")
                     + " |")
@@ -136,7 +137,7 @@ def family_table(s: dict[str, Any]) -> str:
             "TOST p | answer |", "|---|---|---|---|---|---|---|---|---|"]
     for name, block in s["paired"].items():
         for b, k in endpoints(s):
-            c = _cell(block, b, k)
+            c = cell(block, b, k)
             if not c or c.get("role") != "secondary":
                 continue
             rows.append(f"| `{name}` | {b}:{k} | {block['pairs']} | {pp(c['diff'])} | "
@@ -156,7 +157,7 @@ def alpha_table(s: dict[str, Any]) -> str:
         block = s["paired"].get(f"{a['arm']}_vs_{s['setting']['baseline']}", {})
         cells = []
         for b, k in cols:
-            m, c = _cell(method, b, k), _cell(block, b, k)
+            m, c = cell(method, b, k), cell(block, b, k)
             cells.append(("–" if not m else pct(m["mean"]))
                          + ("" if not c else f", {pp(c['diff'])} {ci_text(c['ci95'])}"))
         rows.append(f"| {alpha} | `{a['arm']}` | {len(a['seeds'])} | "
@@ -172,7 +173,7 @@ def by_level_table(s: dict[str, Any], comparison: str, ks: Sequence[int] = (1, 2
     rows = ["| bucket | " + " | ".join(f"Δ pass@{k}" for k in ks) + " |",
             "|---|" + "---|" * len(ks)]
     for bucket in ("all", *LEVEL_BUCKETS):
-        cells = [(_cell(block, bucket, k)) for k in ks]
+        cells = [(cell(block, bucket, k)) for k in ks]
         rows.append(f"| {bucket} | " + " | ".join(
             "–" if c is None else f"{pp(c['diff'])} {ci_text(c['ci95'])}" for c in cells) + " |")
     return "\n".join(rows)
